@@ -1,0 +1,467 @@
+//! The stored records (DESIGN §4): a lead, its notifications, the per-person tracking row, and
+//! the idempotency record of a request.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Contact, Email, Form, PaymentMethod, Phone, SourceCampaign, UnknownValue};
+
+/// UUIDv7: time-ordered, so ids sort by arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeadId(pub Uuid);
+
+impl LeadId {
+    pub fn new() -> Self {
+        LeadId(Uuid::now_v7())
+    }
+}
+
+impl Default for LeadId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for LeadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for LeadId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(LeadId)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Utm {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+}
+
+impl Utm {
+    pub fn is_empty(&self) -> bool {
+        self == &Utm::default()
+    }
+
+    /// `(name, value)` for every parameter that is set, in the conventional order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("utm_source", &self.source),
+            ("utm_medium", &self.medium),
+            ("utm_campaign", &self.campaign),
+            ("utm_content", &self.content),
+            ("utm_term", &self.term),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmStatus {
+    Pending,
+    Synced,
+    Failed,
+    Disabled,
+}
+
+impl CrmStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmStatus::Pending => "pending",
+            CrmStatus::Synced => "synced",
+            CrmStatus::Failed => "failed",
+            CrmStatus::Disabled => "disabled",
+        }
+    }
+}
+
+impl FromStr for CrmStatus {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(CrmStatus::Pending),
+            "synced" => Ok(CrmStatus::Synced),
+            "failed" => Ok(CrmStatus::Failed),
+            "disabled" => Ok(CrmStatus::Disabled),
+            _ => Err(UnknownValue),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmState {
+    pub status: CrmStatus,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub amocrm_lead_id: Option<i64>,
+    pub amocrm_contact_id: Option<i64>,
+    pub synced_at: Option<Timestamp>,
+}
+
+impl CrmState {
+    pub fn new(status: CrmStatus) -> Self {
+        CrmState {
+            status,
+            attempts: 0,
+            error: None,
+            amocrm_lead_id: None,
+            amocrm_contact_id: None,
+            synced_at: None,
+        }
+    }
+}
+
+/// One submission, as stored in `landing_leads`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lead {
+    pub id: LeadId,
+    pub created_at: Timestamp,
+    pub form: Form,
+    pub source_campaign: SourceCampaign,
+    pub name: String,
+    pub email: Contact<Email>,
+    pub phone: Contact<Phone>,
+    pub payment_method: Option<PaymentMethod>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub utm: Utm,
+    pub referrer: Option<String>,
+    pub page_url: Option<String>,
+    pub warnings: Vec<String>,
+    pub correlation_id: String,
+    pub crm: CrmState,
+}
+
+impl Lead {
+    /// The keys under which this person is tracked and matched (`phone:+7…`, `email:…`).
+    pub fn person_keys(&self) -> Vec<PersonKey> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(p) = self.phone.valid() {
+            keys.push(PersonKey::phone(p));
+        }
+        if let Some(e) = self.email.valid() {
+            keys.push(PersonKey::email(e));
+        }
+        keys
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+}
+
+impl FromStr for Channel {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sms" => Ok(Channel::Sms),
+            "email" => Ok(Channel::Email),
+            _ => Err(UnknownValue),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl NotificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sending => "sending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for NotificationStatus {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(NotificationStatus::Pending),
+            "sending" => Ok(NotificationStatus::Sending),
+            "sent" => Ok(NotificationStatus::Sent),
+            "failed" => Ok(NotificationStatus::Failed),
+            _ => Err(UnknownValue),
+        }
+    }
+}
+
+/// One row of `scheduled_notifications`: one channel of one lead. `attempts` counts claims, so
+/// it doubles as the claim token: only the holder of the latest claim may settle the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: Uuid,
+    pub lead_id: LeadId,
+    pub channel: Channel,
+    pub recipient: String,
+    pub source_campaign: String,
+    pub send_at: Timestamp,
+    pub status: NotificationStatus,
+    pub attempts: u32,
+    pub claimed_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl Notification {
+    pub fn pending(
+        lead_id: LeadId,
+        channel: Channel,
+        recipient: String,
+        source_campaign: &SourceCampaign,
+        send_at: Timestamp,
+    ) -> Self {
+        Notification {
+            id: Uuid::now_v7(),
+            lead_id,
+            channel,
+            recipient,
+            source_campaign: source_campaign.as_str().to_owned(),
+            send_at,
+            status: NotificationStatus::Pending,
+            attempts: 0,
+            claimed_until: None,
+            last_error: None,
+            provider_message_id: None,
+            sent_at: None,
+        }
+    }
+}
+
+/// `phone:+77771234567` or `email:a@example.kz`: one person as the pipeline knows them.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonKey(String);
+
+impl PersonKey {
+    pub fn phone(p: &Phone) -> Self {
+        PersonKey(format!("phone:{}", p.as_str()))
+    }
+
+    pub fn email(e: &Email) -> Self {
+        PersonKey(format!("email:{}", e.match_key()))
+    }
+
+    pub fn from_stored(raw: &str) -> Result<Self, UnknownValue> {
+        if let Some(p) = raw.strip_prefix("phone:") {
+            Phone::parse(p).map(|p| PersonKey::phone(&p)).map_err(|_| UnknownValue)
+        } else if let Some(e) = raw.strip_prefix("email:") {
+            Email::parse(e).map(|e| PersonKey::email(&e)).map_err(|_| UnknownValue)
+        } else {
+            Err(UnknownValue)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn masked(&self) -> String {
+        match self.0.split_once(':') {
+            Some(("phone", p)) => format!("phone:{}", crate::mask::phone(p)),
+            Some(("email", e)) => format!("email:{}", crate::mask::email(e)),
+            _ => "?".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for PersonKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PersonKey({})", self.masked())
+    }
+}
+
+/// What one submission tells the tracking row of one person key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackingTouch {
+    pub key: PersonKey,
+    pub at: Timestamp,
+    pub form: Form,
+    pub lead_id: LeadId,
+    pub campaign: SourceCampaign,
+    pub utm: Utm,
+    pub payment_method: Option<PaymentMethod>,
+}
+
+impl TrackingTouch {
+    pub fn for_lead(lead: &Lead) -> Vec<TrackingTouch> {
+        lead.person_keys()
+            .into_iter()
+            .map(|key| TrackingTouch {
+                key,
+                at: lead.created_at,
+                form: lead.form,
+                lead_id: lead.id,
+                campaign: lead.source_campaign.clone(),
+                utm: lead.utm.clone(),
+                payment_method: lead.payment_method,
+            })
+            .collect()
+    }
+}
+
+/// One row of `unified_lead_tracking`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracking {
+    pub key: PersonKey,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub first_campaign: String,
+    pub first_utm: Utm,
+    pub last_campaign: String,
+    pub last_utm: Utm,
+    pub last_lead_id: LeadId,
+    pub proftest_count: u32,
+    pub expresscourse_count: u32,
+    pub last_payment_method: Option<PaymentMethod>,
+    pub amocrm_contact_id: Option<i64>,
+    pub amocrm_lead_id: Option<i64>,
+}
+
+impl Tracking {
+    /// The row a first touch creates; later touches go through [`Tracking::apply`].
+    pub fn first(touch: &TrackingTouch) -> Self {
+        let mut t = Tracking {
+            key: touch.key.clone(),
+            first_seen: touch.at,
+            last_seen: touch.at,
+            first_campaign: touch.campaign.as_str().to_owned(),
+            first_utm: touch.utm.clone(),
+            last_campaign: touch.campaign.as_str().to_owned(),
+            last_utm: touch.utm.clone(),
+            last_lead_id: touch.lead_id,
+            proftest_count: 0,
+            expresscourse_count: 0,
+            last_payment_method: None,
+            amocrm_contact_id: None,
+            amocrm_lead_id: None,
+        };
+        t.count(touch);
+        t
+    }
+
+    /// Last touch wins for last-touch attribution; first touch is never rewritten.
+    pub fn apply(&mut self, touch: &TrackingTouch) {
+        if touch.at >= self.last_seen {
+            self.last_seen = touch.at;
+            self.last_campaign = touch.campaign.as_str().to_owned();
+            self.last_utm = touch.utm.clone();
+            self.last_lead_id = touch.lead_id;
+        }
+        if touch.at < self.first_seen {
+            self.first_seen = touch.at;
+            self.first_campaign = touch.campaign.as_str().to_owned();
+            self.first_utm = touch.utm.clone();
+        }
+        self.count(touch);
+    }
+
+    fn count(&mut self, touch: &TrackingTouch) {
+        match touch.form {
+            Form::ProfTest => self.proftest_count += 1,
+            Form::ExpressCourse => self.expresscourse_count += 1,
+        }
+        if touch.payment_method.is_some() {
+            self.last_payment_method = touch.payment_method;
+        }
+    }
+}
+
+/// The answer given to the first request with an `Idempotency-Key`, replayed to its retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Scoped to the endpoint: `proftest:<key>` / `expresscourse:<key>`.
+    pub key: String,
+    pub payload_hash: String,
+    pub response: StoredResponse,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(at: i64, form: Form, campaign: &str, pm: Option<PaymentMethod>) -> TrackingTouch {
+        TrackingTouch {
+            key: PersonKey::phone(&Phone::parse("+77771234567").unwrap()),
+            at: Timestamp::from_second(at).unwrap(),
+            form,
+            lead_id: LeadId::new(),
+            campaign: SourceCampaign::from_stored(campaign).unwrap(),
+            utm: Utm { source: Some(campaign.to_owned()), ..Utm::default() },
+            payment_method: pm,
+        }
+    }
+
+    #[test]
+    fn tracking_keeps_first_touch_and_moves_last_touch() {
+        let mut t = Tracking::first(&touch(100, Form::ProfTest, "proftest_kenesary", None));
+        t.apply(&touch(200, Form::ExpressCourse, "expresscourse", Some(PaymentMethod::Kaspi)));
+        t.apply(&touch(300, Form::ProfTest, "proftest_arystan", None));
+        assert_eq!(t.first_campaign, "proftest_kenesary");
+        assert_eq!(t.last_campaign, "proftest_arystan");
+        assert_eq!(t.last_utm.source.as_deref(), Some("proftest_arystan"));
+        assert_eq!((t.proftest_count, t.expresscourse_count), (2, 1));
+        assert_eq!(t.last_payment_method, Some(PaymentMethod::Kaspi));
+    }
+
+    #[test]
+    fn a_late_arriving_older_touch_does_not_steal_last_touch() {
+        let mut t = Tracking::first(&touch(200, Form::ProfTest, "proftest_b", None));
+        t.apply(&touch(100, Form::ProfTest, "proftest_a", None));
+        assert_eq!(t.first_campaign, "proftest_a");
+        assert_eq!(t.last_campaign, "proftest_b");
+    }
+
+    #[test]
+    fn person_keys_mask_their_value() {
+        let k = PersonKey::email(&Email::parse("Aigerim@Mail.kz").unwrap());
+        assert_eq!(k.as_str(), "email:aigerim@mail.kz");
+        assert_eq!(format!("{k:?}"), "PersonKey(email:a***@mail.kz)");
+        assert_eq!(PersonKey::from_stored("phone:+77771234567").unwrap().as_str(), "phone:+77771234567");
+    }
+}

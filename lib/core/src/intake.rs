@@ -1,0 +1,251 @@
+//! The intake use case: a validated submission becomes one atomic write (lead, notifications,
+//! tracking, idempotency record); only after it commits is the lead accepted.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    Channel, CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification,
+    StoredResponse, TrackingTouch,
+};
+use crate::ports::{Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError};
+use crate::submission::{FieldErrors, Submission};
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Idempotency-Key must be 1-255 visible ASCII characters")]
+pub struct BadIdempotencyKey;
+
+/// The client's `Idempotency-Key` header: 1–255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, BadIdempotencyKey> {
+        if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(BadIdempotencyKey);
+        }
+        Ok(IdempotencyKey(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    pub notify_delay: Duration,
+    pub idempotency_ttl: Duration,
+    /// `pending` when a CRM sync will pick the lead up, `disabled` when none is configured.
+    pub initial_crm_status: CrmStatus,
+}
+
+/// The body of a `201`/replayed `200`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedBody {
+    pub lead_id: String,
+    pub source_campaign: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Created { lead_id: LeadId, body: String },
+    Replayed(StoredResponse),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("idempotency key reused with a different body")]
+    KeyReused,
+    #[error("a request with this idempotency key is in flight")]
+    InFlight,
+    #[error("lead storage is unavailable")]
+    Unavailable(#[source] StoreError),
+}
+
+/// Called with each committed lead id, after the commit (wakes the CRM worker locally).
+pub type CommitHook = Arc<dyn Fn(LeadId) + Send + Sync>;
+
+pub struct IntakeService {
+    store: Arc<dyn LeadStore>,
+    scheduler: Arc<dyn NotificationScheduler>,
+    clock: Arc<dyn Clock>,
+    config: IntakeConfig,
+    in_flight: Mutex<HashSet<String>>,
+    on_commit: Option<CommitHook>,
+}
+
+/// Removes an idempotency key from the in-flight set however the request ends.
+struct InFlightGuard<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    key: String,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.key);
+        }
+    }
+}
+
+impl IntakeService {
+    pub fn new(
+        store: Arc<dyn LeadStore>,
+        scheduler: Arc<dyn NotificationScheduler>,
+        clock: Arc<dyn Clock>,
+        config: IntakeConfig,
+    ) -> Self {
+        IntakeService { store, scheduler, clock, config, in_flight: Mutex::new(HashSet::new()), on_commit: None }
+    }
+
+    pub fn with_commit_hook(mut self, hook: CommitHook) -> Self {
+        self.on_commit = Some(hook);
+        self
+    }
+
+    pub async fn submit(
+        &self,
+        form: Form,
+        fields: &Map<String, Value>,
+        key: Option<&IdempotencyKey>,
+        correlation_id: &str,
+    ) -> Result<Submitted, IntakeError> {
+        let submission = Submission::from_fields(form, fields).map_err(IntakeError::Validation)?;
+
+        let scoped_key = key.map(|k| format!("{}:{}", form.as_str(), k.as_str()));
+        let _guard = match &scoped_key {
+            Some(k) => Some(self.enter(k)?),
+            None => None,
+        };
+
+        let now = self.clock.now();
+        let lead = Lead {
+            id: LeadId::new(),
+            created_at: now,
+            form,
+            source_campaign: submission.source_campaign.clone(),
+            name: submission.name.as_str().to_owned(),
+            email: submission.email.clone(),
+            phone: submission.phone.clone(),
+            payment_method: submission.payment_method,
+            metadata: submission.metadata.clone(),
+            utm: submission.utm.clone(),
+            referrer: submission.referrer.clone(),
+            page_url: submission.page_url.clone(),
+            warnings: submission.warnings.clone(),
+            correlation_id: correlation_id.to_owned(),
+            crm: CrmState::new(self.config.initial_crm_status),
+        };
+        let send_at = crate::time::add(now, self.config.notify_delay);
+        let mut notifications = Vec::with_capacity(2);
+        if let Some(p) = lead.phone.valid() {
+            notifications.push(Notification::pending(lead.id, Channel::Sms, p.as_str().to_owned(), &lead.source_campaign, send_at));
+        }
+        if let Some(e) = lead.email.valid() {
+            notifications.push(Notification::pending(lead.id, Channel::Email, e.as_str().to_owned(), &lead.source_campaign, send_at));
+        }
+        let body = serde_json::to_string(&AcceptedBody {
+            lead_id: lead.id.to_string(),
+            source_campaign: lead.source_campaign.as_str().to_owned(),
+        })
+        .map_err(|e| IntakeError::Unavailable(StoreError::Corrupt(e.to_string())))?;
+        let idempotency = scoped_key.map(|key| IdempotencyRecord {
+            key,
+            payload_hash: payload_hash(form, fields),
+            response: StoredResponse { status: 201, body: body.clone() },
+            created_at: now,
+            expires_at: crate::time::add(now, self.config.idempotency_ttl),
+        });
+        let lead_id = lead.id;
+        let tracking = TrackingTouch::for_lead(&lead);
+        let write = IntakeWrite { lead, notifications, tracking, idempotency, now };
+
+        match self.store.commit_intake(write).await.map_err(IntakeError::Unavailable)? {
+            IntakeOutcome::Committed => {}
+            IntakeOutcome::Replay(resp) => {
+                tracing::info!(form = form.as_str(), "idempotent replay");
+                return Ok(Submitted::Replayed(resp));
+            }
+            IntakeOutcome::KeyReused => return Err(IntakeError::KeyReused),
+            IntakeOutcome::InFlight => return Err(IntakeError::InFlight),
+        }
+        tracing::info!(
+            lead_id = %lead_id,
+            form = form.as_str(),
+            source_campaign = submission.source_campaign.as_str(),
+            phone = ?submission.phone,
+            email = ?submission.email,
+            warnings = submission.warnings.len(),
+            "lead committed"
+        );
+        // The lead is durable: from here on nothing may turn this into an error answer.
+        if let Err(e) = self.scheduler.schedule(lead_id, send_at, correlation_id).await {
+            tracing::warn!(lead_id = %lead_id, error = %crate::error_chain(&e), "scheduling failed; the sweeper will send the notifications");
+        }
+        if let Some(hook) = &self.on_commit {
+            hook(lead_id);
+        }
+        Ok(Submitted::Created { lead_id, body })
+    }
+
+    fn enter(&self, key: &str) -> Result<InFlightGuard<'_>, IntakeError> {
+        let mut set = self
+            .in_flight
+            .lock()
+            .map_err(|_| IntakeError::Unavailable(StoreError::Corrupt("in-flight set poisoned".into())))?;
+        if !set.insert(key.to_owned()) {
+            return Err(IntakeError::InFlight);
+        }
+        Ok(InFlightGuard { set: &self.in_flight, key: key.to_owned() })
+    }
+}
+
+/// SHA-256 over the form and the canonical JSON of the decoded fields (serde_json's map keeps
+/// keys sorted), so key order and JSON whitespace do not make two equal bodies differ.
+pub fn payload_hash(form: Form, fields: &Map<String, Value>) -> String {
+    let mut h = Sha256::new();
+    h.update(form.as_str().as_bytes());
+    h.update([0]);
+    h.update(serde_json::to_vec(fields).unwrap_or_default());
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn idempotency_keys_are_bounded_visible_ascii() {
+        assert!(IdempotencyKey::parse("abc-123_XYZ").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse("ключ").is_err());
+    }
+
+    #[test]
+    fn payload_hash_ignores_key_order_but_not_values_or_form() {
+        let a = json!({"name": "A", "phone": "1"});
+        let b: Value = serde_json::from_str(r#"{ "phone":"1",  "name":"A" }"#).unwrap();
+        let (Value::Object(a), Value::Object(b)) = (a, b) else { unreachable!() };
+        assert_eq!(payload_hash(Form::ProfTest, &a), payload_hash(Form::ProfTest, &b));
+        assert_ne!(payload_hash(Form::ProfTest, &a), payload_hash(Form::ExpressCourse, &a));
+        let mut c = a.clone();
+        c.insert("name".into(), json!("B"));
+        assert_ne!(payload_hash(Form::ProfTest, &a), payload_hash(Form::ProfTest, &c));
+    }
+}

@@ -1,0 +1,28 @@
+//! The landing lead pipeline's core: domain types that parse on construction, the ports every
+//! runtime implements, and the use cases (intake, notification dispatch) written once against
+//! them. No storage or network code lives here.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod intake;
+pub mod mask;
+pub mod notify;
+pub mod ports;
+pub mod submission;
+pub mod telemetry;
+pub mod time;
+
+/// An error and its causes on one line (`a: b: c`), for logs.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}

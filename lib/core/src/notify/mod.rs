@@ -1,0 +1,233 @@
+//! Sending the ten-minute follow-ups. One code path — claim, render, send, settle — serves the
+//! local worker, the AWS notify function (scheduler delivery) and the AWS sweeper.
+
+mod render;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::domain::{Channel, Email, Lead, LeadId, Notification, Phone};
+use crate::ports::{
+    Clock, EmailMessage, EmailSender, LeadStore, MessageMeta, NotificationStore, SendError,
+    SmsMessage, SmsSender, StoreError,
+};
+
+pub use render::{RenderedEmail, RenderedSms, TemplateError, Templates, header_safe};
+pub use worker::{LocalScheduler, Worker, WorkerConfig};
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// How long a claim keeps others away; a holder that dies is replaced after it.
+    pub lease: Duration,
+    /// Claims per row before it is given up as `failed`.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            lease: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential: base, 2·base, 4·base … capped at `backoff_max`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+    }
+}
+
+/// What one dispatch run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    /// Sent, but the claim had been taken over meanwhile (lease too short for the provider).
+    pub lost_claims: usize,
+    /// Could not be settled because storage failed; the lease will hand them out again.
+    pub unsettled: usize,
+}
+
+impl DispatchReport {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::LostClaim => self.lost_claims += 1,
+            Outcome::Unsettled => self.unsettled += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Retried,
+    Failed,
+    LostClaim,
+    Unsettled,
+}
+
+pub struct Dispatcher {
+    notifications: Arc<dyn NotificationStore>,
+    leads: Arc<dyn LeadStore>,
+    sms: Arc<dyn SmsSender>,
+    email: Arc<dyn EmailSender>,
+    templates: Arc<Templates>,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+    concurrency: usize,
+}
+
+impl Dispatcher {
+    pub fn new(
+        notifications: Arc<dyn NotificationStore>,
+        leads: Arc<dyn LeadStore>,
+        sms: Arc<dyn SmsSender>,
+        email: Arc<dyn EmailSender>,
+        templates: Arc<Templates>,
+        clock: Arc<dyn Clock>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Dispatcher { notifications, leads, sms, email, templates, clock, policy, concurrency: 16 }
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Claims and sends up to `limit` rows that are due now (local worker, sweeper).
+    pub async fn dispatch_due(&self, limit: usize) -> Result<DispatchReport, StoreError> {
+        let now = self.clock.now();
+        let rows = self.notifications.claim_due(now, now, self.policy.lease, limit).await?;
+        Ok(self.deliver_all(rows).await)
+    }
+
+    /// Claims and sends one lead's rows (scheduler delivery). `early` tolerates a trigger that
+    /// fires slightly before `send_at`; a duplicate delivery finds nothing left to claim.
+    pub async fn dispatch_lead(&self, lead_id: LeadId, early: Duration) -> Result<DispatchReport, StoreError> {
+        let now = self.clock.now();
+        let due_by = crate::time::add(now, early);
+        let rows = self.notifications.claim_for_lead(lead_id, due_by, now, self.policy.lease).await?;
+        Ok(self.deliver_all(rows).await)
+    }
+
+    async fn deliver_all(&self, rows: Vec<Notification>) -> DispatchReport {
+        let mut report = DispatchReport { claimed: rows.len(), ..DispatchReport::default() };
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(rows)
+            .map(|n| self.deliver(n))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for o in outcomes {
+            report.add(o);
+        }
+        report
+    }
+
+    async fn deliver(&self, n: Notification) -> Outcome {
+        let lead = match self.leads.get_lead(n.lead_id).await {
+            Ok(Some(lead)) => lead,
+            Ok(None) => return self.fail(&n, "lead not found").await,
+            Err(e) => {
+                tracing::warn!(notification_id = %n.id, error = %crate::error_chain(&e), "cannot load lead; will retry after the lease");
+                return Outcome::Unsettled;
+            }
+        };
+        let span = tracing::info_span!("notify", correlation_id = %lead.correlation_id, lead_id = %lead.id, notification_id = %n.id, channel = n.channel.as_str(), attempt = n.attempts);
+        let result = match self.send(&n, &lead).await {
+            Ok(result) => result,
+            Err(permanent) => Err(SendError::Permanent(permanent)),
+        };
+        let outcome = match result {
+            Ok(provider_id) => match self.notifications.mark_sent(n.id, n.attempts, &provider_id, self.clock.now()).await {
+                Ok(true) => Outcome::Sent,
+                Ok(false) => {
+                    tracing::warn!(parent: &span, "sent, but the claim had expired and was taken over; raise the lease");
+                    Outcome::LostClaim
+                }
+                Err(e) => {
+                    tracing::error!(parent: &span, error = %crate::error_chain(&e), "sent, but could not record it; it may be sent again after the lease");
+                    Outcome::Unsettled
+                }
+            },
+            Err(SendError::Permanent(reason)) => self.fail(&n, &format!("permanent: {reason}")).await,
+            Err(SendError::Transient(reason)) if n.attempts >= self.policy.max_attempts => {
+                self.fail(&n, &format!("gave up after {} attempts: {reason}", n.attempts)).await
+            }
+            Err(SendError::Transient(reason)) => {
+                let retry_at = crate::time::add(self.clock.now(), self.policy.backoff(n.attempts));
+                match self.notifications.release(n.id, n.attempts, &reason, retry_at).await {
+                    Ok(_) => {
+                        tracing::warn!(parent: &span, reason = %reason, retry_at = %retry_at, "transient send failure; retrying later");
+                        Outcome::Retried
+                    }
+                    Err(e) => {
+                        tracing::error!(parent: &span, error = %crate::error_chain(&e), "could not release claim; the lease will");
+                        Outcome::Unsettled
+                    }
+                }
+            }
+        };
+        if outcome == Outcome::Sent {
+            tracing::info!(parent: &span, to = %masked_recipient(&n), "notification sent");
+        }
+        outcome
+    }
+
+    /// Renders and sends. The outer `Err` is a problem with our own data (unusable recipient,
+    /// broken template): permanent by nature.
+    async fn send(&self, n: &Notification, lead: &Lead) -> Result<Result<String, SendError>, String> {
+        let meta = MessageMeta {
+            notification_id: n.id,
+            lead_id: n.lead_id,
+            source_campaign: n.source_campaign.clone(),
+            correlation_id: lead.correlation_id.clone(),
+        };
+        match n.channel {
+            Channel::Sms => {
+                let to = Phone::parse(&n.recipient).map_err(|e| format!("recipient {e}"))?;
+                let rendered = self.templates.sms(lead).map_err(|e| format!("template: {e}"))?;
+                Ok(self.sms.send_sms(&SmsMessage { meta, to, body: rendered.body }).await)
+            }
+            Channel::Email => {
+                let to = Email::parse(&n.recipient).map_err(|e| format!("recipient {e}"))?;
+                let r = self.templates.email(lead).map_err(|e| format!("template: {e}"))?;
+                Ok(self.email.send_email(&EmailMessage { meta, to, subject: r.subject, text: r.text, html: r.html }).await)
+            }
+        }
+    }
+
+    async fn fail(&self, n: &Notification, reason: &str) -> Outcome {
+        match self.notifications.mark_failed(n.id, n.attempts, reason, self.clock.now()).await {
+            Ok(_) => {
+                tracing::warn!(notification_id = %n.id, lead_id = %n.lead_id, channel = n.channel.as_str(), reason, "notification failed");
+                Outcome::Failed
+            }
+            Err(e) => {
+                tracing::error!(notification_id = %n.id, error = %crate::error_chain(&e), "could not mark failed");
+                Outcome::Unsettled
+            }
+        }
+    }
+}
+
+fn masked_recipient(n: &Notification) -> String {
+    match n.channel {
+        Channel::Sms => crate::mask::phone(&n.recipient),
+        Channel::Email => crate::mask::email(&n.recipient),
+    }
+}

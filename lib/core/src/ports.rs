@@ -1,0 +1,221 @@
+//! Ports: the small capabilities the use cases need. Adapters (SQLite, outbox file; later
+//! DynamoDB, Scheduler, SNS, SES) implement them, and every adapter of a port runs the same
+//! contract suite (`landing-contract`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::domain::{
+    Email, IdempotencyRecord, Lead, LeadId, Notification, PersonKey, Phone, StoredResponse,
+    Tracking, TrackingTouch,
+};
+
+/// Storage failed. Callers treat it as retryable (HTTP 503): nothing was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Box::new(e))
+    }
+}
+
+/// Everything one accepted submission writes, committed atomically or not at all.
+#[derive(Debug, Clone)]
+pub struct IntakeWrite {
+    pub lead: Lead,
+    pub notifications: Vec<Notification>,
+    pub tracking: Vec<TrackingTouch>,
+    pub idempotency: Option<IdempotencyRecord>,
+    /// Idempotency records that expired before this instant are treated as absent.
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// Lead, notifications, tracking and idempotency record are durable.
+    Committed,
+    /// The idempotency key was already used with the same payload: nothing new was written.
+    Replay(StoredResponse),
+    /// The idempotency key was already used with a different payload: nothing was written.
+    KeyReused,
+    /// Another request with the same key is being committed right now: nothing was written.
+    InFlight,
+}
+
+/// Lead storage: the atomic intake write, and reads of what it wrote.
+#[async_trait]
+pub trait LeadStore: Send + Sync {
+    async fn commit_intake(&self, write: IntakeWrite) -> Result<IntakeOutcome, StoreError>;
+    async fn get_lead(&self, id: LeadId) -> Result<Option<Lead>, StoreError>;
+    async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError>;
+    async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError>;
+}
+
+/// Claims on notification rows. A claim moves a row `pending → sending` (or re-takes a
+/// `sending` row whose lease ran out) and increments `attempts`; the claimed row's `attempts` is
+/// the claim token every later transition must present, so a stale holder cannot settle a row
+/// somebody else has re-claimed.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Claims up to `limit` rows due by `due_by` (pending with `send_at <= due_by`, or sending
+    /// with an expired lease), oldest first.
+    async fn claim_due(
+        &self,
+        due_by: Timestamp,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Same as [`claim_due`](Self::claim_due), restricted to one lead's rows.
+    async fn claim_for_lead(
+        &self,
+        lead_id: LeadId,
+        due_by: Timestamp,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// `sending → sent`. `false` if the claim was lost (the row was re-claimed or settled).
+    async fn mark_sent(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        provider_message_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// `sending → pending` with `send_at = retry_at`, after a transient failure.
+    async fn release(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        error: &str,
+        retry_at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// `sending → failed` with the reason: a permanent error, or attempts exhausted.
+    async fn mark_failed(&self, id: Uuid, attempt: u32, error: &str, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// The earliest instant at which some row becomes claimable, if any.
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Hands every `sending` row back to `pending`. Only for a single-process runtime at start,
+    /// when no other holder can exist (landing-local holds an exclusive lock on its data dir).
+    async fn release_all_claims(&self) -> Result<u64, StoreError>;
+}
+
+/// Arranges for a lead's notifications to be attempted at `send_at` (an EventBridge Scheduler
+/// one-shot on AWS; a wake-up of the in-process worker locally). Failing to schedule loses
+/// nothing: the rows are committed and a sweep finds them.
+#[async_trait]
+pub trait NotificationScheduler: Send + Sync {
+    async fn schedule(
+        &self,
+        lead_id: LeadId,
+        send_at: Timestamp,
+        correlation_id: &str,
+    ) -> Result<(), SchedulerError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("scheduling failed")]
+pub struct SchedulerError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Failure of a message transport.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying later (throttling, outage, timeout).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (invalid number, rejected address).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub notification_id: Uuid,
+    pub lead_id: LeadId,
+    pub source_campaign: String,
+    pub correlation_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMessage {
+    pub meta: MessageMeta,
+    pub to: Phone,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    pub meta: MessageMeta,
+    pub to: Email,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Returns the provider's message id.
+    async fn send_sms(&self, msg: &SmsMessage) -> Result<String, SendError>;
+}
+
+#[async_trait]
+pub trait EmailSender: Send + Sync {
+    /// Returns the provider's message id.
+    async fn send_email(&self, msg: &EmailMessage) -> Result<String, SendError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<std::sync::Mutex<Timestamp>>);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> Self {
+        ManualClock(Arc::new(std::sync::Mutex::new(at)))
+    }
+
+    pub fn advance(&self, d: Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = crate::time::add(*t, d);
+        }
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        self.0.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner())
+    }
+}
