@@ -45,13 +45,16 @@ impl Phone {
         if !(7..=15).contains(&digits) || raw.rfind('+').is_some_and(|i| i != 0) {
             return Err(PhoneError::Invalid);
         }
-        let number =
-            phonenumber::parse(Some(Country::KZ), raw).map_err(|_| PhoneError::Invalid)?;
-        if !phonenumber::is_valid(&number) {
-            return Err(PhoneError::Invalid);
-        }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        Ok(Phone(e164))
+        let parsed = parse_valid(raw).or_else(|| {
+            // The Rust port of libphonenumber reads a bare ten-digit national number starting
+            // with 7 (`7771234567`) as country code 7 plus nine digits, which is invalid; the
+            // C++/Java library would retry it as a national number. Do that retry ourselves.
+            (digits == 10 && !raw.starts_with(['+', '8']))
+                .then(|| parse_valid(&format!("+7{}", raw.chars().filter(char::is_ascii_digit).collect::<String>())))
+                .flatten()
+        });
+        let number = parsed.ok_or(PhoneError::Invalid)?;
+        Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -67,6 +70,10 @@ impl Phone {
     pub fn masked(&self) -> String {
         crate::mask::phone(&self.0)
     }
+}
+
+fn parse_valid(raw: &str) -> Option<phonenumber::PhoneNumber> {
+    phonenumber::parse(Some(Country::KZ), raw).ok().filter(phonenumber::is_valid)
 }
 
 impl fmt::Debug for Phone {

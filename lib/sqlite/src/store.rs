@@ -1,0 +1,549 @@
+//! `LeadStore` and `NotificationStore` on SQLite.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use landing_core::domain::{
+    Contact, CrmState, Email, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, Tracking,
+    Utm,
+};
+use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError};
+use landing_core::time;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::db::Db;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    db: Db,
+}
+
+impl SqliteStore {
+    pub fn new(db: Db) -> Self {
+        SqliteStore { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::unavailable(e)
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+fn ts(raw: &str, what: &str) -> Result<Timestamp, StoreError> {
+    time::parse(raw).map_err(|e| corrupt(what, e))
+}
+
+fn opt_ts(raw: Option<String>, what: &str) -> Result<Option<Timestamp>, StoreError> {
+    raw.map(|r| ts(&r, what)).transpose()
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| corrupt("json", e))
+}
+
+const LEAD_COLUMNS: &str = "id, created_at, form, source_campaign, name, email, phone, payment_method, metadata,
+    utm_source, utm_medium, utm_campaign, utm_content, utm_term, referrer, page_url, warnings, correlation_id,
+    crm_status, crm_attempts, crm_error, amocrm_lead_id, amocrm_contact_id, crm_synced_at";
+
+/// Raw column values of a lead row; converted outside rusqlite's closure so that a corrupt
+/// value becomes a `StoreError::Corrupt` naming the column.
+struct LeadRow {
+    id: String,
+    created_at: String,
+    form: String,
+    source_campaign: String,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    payment_method: Option<String>,
+    metadata: Option<String>,
+    utm: [Option<String>; 5],
+    referrer: Option<String>,
+    page_url: Option<String>,
+    warnings: String,
+    correlation_id: String,
+    crm_status: String,
+    crm_attempts: u32,
+    crm_error: Option<String>,
+    amocrm_lead_id: Option<i64>,
+    amocrm_contact_id: Option<i64>,
+    crm_synced_at: Option<String>,
+}
+
+impl LeadRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(LeadRow {
+            id: r.get(0)?,
+            created_at: r.get(1)?,
+            form: r.get(2)?,
+            source_campaign: r.get(3)?,
+            name: r.get(4)?,
+            email: r.get(5)?,
+            phone: r.get(6)?,
+            payment_method: r.get(7)?,
+            metadata: r.get(8)?,
+            utm: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?],
+            referrer: r.get(14)?,
+            page_url: r.get(15)?,
+            warnings: r.get(16)?,
+            correlation_id: r.get(17)?,
+            crm_status: r.get(18)?,
+            crm_attempts: r.get(19)?,
+            crm_error: r.get(20)?,
+            amocrm_lead_id: r.get(21)?,
+            amocrm_contact_id: r.get(22)?,
+            crm_synced_at: r.get(23)?,
+        })
+    }
+
+    fn into_lead(self) -> Result<Lead, StoreError> {
+        let [source, medium, campaign, content, term] = self.utm;
+        Ok(Lead {
+            id: self.id.parse().map_err(|e| corrupt("landing_leads.id", e))?,
+            created_at: ts(&self.created_at, "landing_leads.created_at")?,
+            form: self.form.parse().map_err(|e| corrupt("landing_leads.form", e))?,
+            source_campaign: SourceCampaign::from_stored(&self.source_campaign)
+                .map_err(|e| corrupt("landing_leads.source_campaign", e))?,
+            name: self.name,
+            email: Contact::<Email>::from_stored(self.email.as_deref()),
+            phone: Contact::<Phone>::from_stored(self.phone.as_deref()),
+            payment_method: self
+                .payment_method
+                .map(|p| PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e)))
+                .transpose()?,
+            metadata: self
+                .metadata
+                .map(|m| serde_json::from_str(&m).map_err(|e| corrupt("landing_leads.metadata", e)))
+                .transpose()?,
+            utm: Utm { source, medium, campaign, content, term },
+            referrer: self.referrer,
+            page_url: self.page_url,
+            warnings: serde_json::from_str(&self.warnings).map_err(|e| corrupt("landing_leads.warnings", e))?,
+            correlation_id: self.correlation_id,
+            crm: CrmState {
+                status: self.crm_status.parse().map_err(|e| corrupt("landing_leads.crm_status", e))?,
+                attempts: self.crm_attempts,
+                error: self.crm_error,
+                amocrm_lead_id: self.amocrm_lead_id,
+                amocrm_contact_id: self.amocrm_contact_id,
+                synced_at: opt_ts(self.crm_synced_at, "landing_leads.crm_synced_at")?,
+            },
+        })
+    }
+}
+
+const NOTIFICATION_COLUMNS: &str = "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
+    claimed_until, last_error, provider_message_id, sent_at";
+
+struct NotificationRow {
+    id: String,
+    lead_id: String,
+    channel: String,
+    recipient: String,
+    source_campaign: String,
+    send_at: String,
+    status: String,
+    attempts: u32,
+    claimed_until: Option<String>,
+    last_error: Option<String>,
+    provider_message_id: Option<String>,
+    sent_at: Option<String>,
+}
+
+impl NotificationRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(NotificationRow {
+            id: r.get(0)?,
+            lead_id: r.get(1)?,
+            channel: r.get(2)?,
+            recipient: r.get(3)?,
+            source_campaign: r.get(4)?,
+            send_at: r.get(5)?,
+            status: r.get(6)?,
+            attempts: r.get(7)?,
+            claimed_until: r.get(8)?,
+            last_error: r.get(9)?,
+            provider_message_id: r.get(10)?,
+            sent_at: r.get(11)?,
+        })
+    }
+
+    fn into_notification(self) -> Result<Notification, StoreError> {
+        Ok(Notification {
+            id: Uuid::parse_str(&self.id).map_err(|e| corrupt("scheduled_notifications.id", e))?,
+            lead_id: self.lead_id.parse().map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
+            channel: self.channel.parse().map_err(|e| corrupt("scheduled_notifications.channel", e))?,
+            recipient: self.recipient,
+            source_campaign: self.source_campaign,
+            send_at: ts(&self.send_at, "scheduled_notifications.send_at")?,
+            status: self.status.parse().map_err(|e| corrupt("scheduled_notifications.status", e))?,
+            attempts: self.attempts,
+            claimed_until: opt_ts(self.claimed_until, "scheduled_notifications.claimed_until")?,
+            last_error: self.last_error,
+            provider_message_id: self.provider_message_id,
+            sent_at: opt_ts(self.sent_at, "scheduled_notifications.sent_at")?,
+        })
+    }
+}
+
+fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
+    let metadata = lead.metadata.as_ref().map(json_text).transpose()?;
+    c.prepare_cached(&format!(
+        "INSERT INTO landing_leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+    ))
+    .and_then(|mut st| {
+        st.execute(params![
+            lead.id.to_string(),
+            time::format(lead.created_at),
+            lead.form.as_str(),
+            lead.source_campaign.as_str(),
+            lead.name,
+            lead.email.stored(),
+            lead.phone.stored(),
+            lead.payment_method.map(PaymentMethod::as_str),
+            metadata,
+            lead.utm.source,
+            lead.utm.medium,
+            lead.utm.campaign,
+            lead.utm.content,
+            lead.utm.term,
+            lead.referrer,
+            lead.page_url,
+            json_text(&lead.warnings).unwrap_or_else(|_| "[]".into()),
+            lead.correlation_id,
+            lead.crm.status.as_str(),
+            lead.crm.attempts,
+            lead.crm.error,
+            lead.crm.amocrm_lead_id,
+            lead.crm.amocrm_contact_id,
+            lead.crm.synced_at.map(time::format),
+        ])
+    })
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreError> {
+    c.prepare_cached(&format!(
+        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))
+    .and_then(|mut st| {
+        st.execute(params![
+            n.id.to_string(),
+            n.lead_id.to_string(),
+            n.channel.as_str(),
+            n.recipient,
+            n.source_campaign,
+            time::format(n.send_at),
+            n.status.as_str(),
+            n.attempts,
+            n.claimed_until.map(time::format),
+            n.last_error,
+            n.provider_message_id,
+            n.sent_at.map(time::format),
+        ])
+    })
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+const TRACKING_COLUMNS: &str = "person_key, first_seen, last_seen, first_campaign, first_utm, last_campaign, last_utm,
+    last_lead_id, proftest_count, expresscourse_count, last_payment_method, amocrm_contact_id, amocrm_lead_id";
+
+fn read_tracking(c: &Connection, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
+    type Raw = (String, String, String, String, String, String, String, u32, u32, Option<String>, Option<i64>, Option<i64>);
+    let raw: Option<Raw> = c
+        .prepare_cached(&format!("SELECT {TRACKING_COLUMNS} FROM unified_lead_tracking WHERE person_key = ?1"))
+        .and_then(|mut st| {
+            st.query_row([key.as_str()], |r| {
+                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    let Some((first_seen, last_seen, first_campaign, first_utm, last_campaign, last_utm, last_lead_id, pt, ec, pm, contact, deal)) = raw else {
+        return Ok(None);
+    };
+    Ok(Some(Tracking {
+        key: key.clone(),
+        first_seen: ts(&first_seen, "unified_lead_tracking.first_seen")?,
+        last_seen: ts(&last_seen, "unified_lead_tracking.last_seen")?,
+        first_campaign,
+        first_utm: serde_json::from_str(&first_utm).map_err(|e| corrupt("unified_lead_tracking.first_utm", e))?,
+        last_campaign,
+        last_utm: serde_json::from_str(&last_utm).map_err(|e| corrupt("unified_lead_tracking.last_utm", e))?,
+        last_lead_id: last_lead_id.parse().map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
+        proftest_count: pt,
+        expresscourse_count: ec,
+        last_payment_method: pm
+            .map(|p| PaymentMethod::parse(&p).map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e)))
+            .transpose()?,
+        amocrm_contact_id: contact,
+        amocrm_lead_id: deal,
+    }))
+}
+
+fn write_tracking(c: &Connection, t: &Tracking) -> Result<(), StoreError> {
+    c.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO unified_lead_tracking ({TRACKING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))
+    .and_then(|mut st| {
+        st.execute(params![
+            t.key.as_str(),
+            time::format(t.first_seen),
+            time::format(t.last_seen),
+            t.first_campaign,
+            json_text(&t.first_utm).unwrap_or_else(|_| "{}".into()),
+            t.last_campaign,
+            json_text(&t.last_utm).unwrap_or_else(|_| "{}".into()),
+            t.last_lead_id.to_string(),
+            t.proftest_count,
+            t.expresscourse_count,
+            t.last_payment_method.map(PaymentMethod::as_str),
+            t.amocrm_contact_id,
+            t.amocrm_lead_id,
+        ])
+    })
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Looks the key up; `Some(outcome)` if the request must not be executed again.
+fn check_idempotency(c: &Connection, rec: &IdempotencyRecord, now: Timestamp) -> Result<Option<IntakeOutcome>, StoreError> {
+    type Raw = (String, String, Option<u16>, Option<String>, String);
+    let existing: Option<Raw> = c
+        .prepare_cached("SELECT payload_hash, status, response_status, response_body, expires_at FROM idempotency WHERE key = ?1")
+        .and_then(|mut st| st.query_row([&rec.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).optional())
+        .map_err(unavailable)?;
+    let Some((hash, status, resp_status, resp_body, expires_at)) = existing else {
+        return Ok(None);
+    };
+    if ts(&expires_at, "idempotency.expires_at")? <= now {
+        return Ok(None);
+    }
+    if hash != rec.payload_hash {
+        return Ok(Some(IntakeOutcome::KeyReused));
+    }
+    match (status.as_str(), resp_status, resp_body) {
+        ("completed", Some(status), Some(body)) => Ok(Some(IntakeOutcome::Replay(StoredResponse { status, body }))),
+        _ => Ok(Some(IntakeOutcome::InFlight)),
+    }
+}
+
+fn claim(
+    c: &Connection,
+    lead: Option<LeadId>,
+    due_by: Timestamp,
+    now: Timestamp,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Notification>, StoreError> {
+    let lead_filter = if lead.is_some() { "AND lead_id = ?5" } else { "AND ?5 IS NULL" };
+    // Each branch of the OR matches one of the two indexes on (status, ...).
+    let sql = format!(
+        "UPDATE scheduled_notifications
+            SET status = 'sending', attempts = attempts + 1, claimed_until = ?3
+          WHERE id IN (
+                SELECT id FROM scheduled_notifications
+                 WHERE ((status = 'pending' AND send_at <= ?1) OR (status = 'sending' AND claimed_until <= ?2))
+                   {lead_filter}
+                 ORDER BY send_at, id
+                 LIMIT ?4)
+        RETURNING {NOTIFICATION_COLUMNS}"
+    );
+    let rows: Vec<NotificationRow> = c
+        .prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_map(
+                params![
+                    time::format(due_by),
+                    time::format(now),
+                    time::format(time::add(now, lease)),
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    lead.map(|l| l.to_string()),
+                ],
+                NotificationRow::read,
+            )?
+            .collect()
+        })
+        .map_err(unavailable)?;
+    let mut out = rows.into_iter().map(NotificationRow::into_notification).collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| (a.send_at, a.id).cmp(&(b.send_at, b.id)));
+    Ok(out)
+}
+
+/// A transition out of `sending`, allowed only to the holder of the latest claim.
+fn settle(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
+    c.prepare_cached(sql).and_then(|mut st| st.execute(params)).map(|n| n == 1).map_err(unavailable)
+}
+
+#[async_trait]
+impl LeadStore for SqliteStore {
+    async fn commit_intake(&self, write: IntakeWrite) -> Result<IntakeOutcome, StoreError> {
+        self.db
+            .run(move |c| {
+                if let Some(rec) = &write.idempotency {
+                    if let Some(outcome) = check_idempotency(c, rec, write.now)? {
+                        return Ok(outcome);
+                    }
+                    c.prepare_cached(
+                        "INSERT OR REPLACE INTO idempotency (key, payload_hash, status, response_status, response_body, created_at, expires_at)
+                         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6)",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            rec.key,
+                            rec.payload_hash,
+                            rec.response.status,
+                            rec.response.body,
+                            time::format(rec.created_at),
+                            time::format(rec.expires_at),
+                        ])
+                    })
+                    .map_err(unavailable)?;
+                }
+                insert_lead(c, &write.lead)?;
+                for n in &write.notifications {
+                    insert_notification(c, n)?;
+                }
+                for touch in &write.tracking {
+                    let row = match read_tracking(c, &touch.key)? {
+                        Some(mut t) => {
+                            t.apply(touch);
+                            t
+                        }
+                        None => Tracking::first(touch),
+                    };
+                    write_tracking(c, &row)?;
+                }
+                Ok(IntakeOutcome::Committed)
+            })
+            .await
+    }
+
+    async fn get_lead(&self, id: LeadId) -> Result<Option<Lead>, StoreError> {
+        let row = self
+            .db
+            .run(move |c| {
+                c.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM landing_leads WHERE id = ?1"))
+                    .and_then(|mut st| st.query_row([id.to_string()], LeadRow::read).optional())
+                    .map_err(unavailable)
+            })
+            .await?;
+        row.map(LeadRow::into_lead).transpose()
+    }
+
+    async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
+        let key = key.clone();
+        self.db.run(move |c| read_tracking(c, &key)).await
+    }
+
+    async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {
+        let rows: Vec<NotificationRow> = self
+            .db
+            .run(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {NOTIFICATION_COLUMNS} FROM scheduled_notifications WHERE lead_id = ?1 ORDER BY channel"
+                ))
+                .and_then(|mut st| st.query_map([id.to_string()], NotificationRow::read)?.collect())
+                .map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter().map(NotificationRow::into_notification).collect()
+    }
+}
+
+#[async_trait]
+impl NotificationStore for SqliteStore {
+    async fn claim_due(&self, due_by: Timestamp, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<Notification>, StoreError> {
+        self.db.run(move |c| claim(c, None, due_by, now, lease, limit)).await
+    }
+
+    async fn claim_for_lead(&self, lead_id: LeadId, due_by: Timestamp, now: Timestamp, lease: Duration) -> Result<Vec<Notification>, StoreError> {
+        self.db.run(move |c| claim(c, Some(lead_id), due_by, now, lease, 2)).await
+    }
+
+    async fn mark_sent(&self, id: Uuid, attempt: u32, provider_message_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let provider = provider_message_id.to_owned();
+        self.db
+            .run(move |c| {
+                settle(
+                    c,
+                    "UPDATE scheduled_notifications
+                        SET status = 'sent', provider_message_id = ?3, sent_at = ?4, claimed_until = NULL, last_error = NULL
+                      WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                    params![id.to_string(), attempt, provider, time::format(now)],
+                )
+            })
+            .await
+    }
+
+    async fn release(&self, id: Uuid, attempt: u32, error: &str, retry_at: Timestamp) -> Result<bool, StoreError> {
+        let error = error.to_owned();
+        self.db
+            .run(move |c| {
+                settle(
+                    c,
+                    "UPDATE scheduled_notifications
+                        SET status = 'pending', send_at = ?3, last_error = ?4, claimed_until = NULL
+                      WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                    params![id.to_string(), attempt, time::format(retry_at), error],
+                )
+            })
+            .await
+    }
+
+    async fn mark_failed(&self, id: Uuid, attempt: u32, error: &str, _now: Timestamp) -> Result<bool, StoreError> {
+        let error = error.to_owned();
+        self.db
+            .run(move |c| {
+                settle(
+                    c,
+                    "UPDATE scheduled_notifications
+                        SET status = 'failed', last_error = ?3, claimed_until = NULL
+                      WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                    params![id.to_string(), attempt, error],
+                )
+            })
+            .await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let raw: Option<String> = self
+            .db
+            .run(|c| {
+                c.prepare_cached(
+                    "SELECT MIN(t) FROM (
+                        SELECT MIN(send_at) AS t FROM scheduled_notifications WHERE status = 'pending'
+                        UNION ALL
+                        SELECT MIN(claimed_until) AS t FROM scheduled_notifications WHERE status = 'sending')",
+                )
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(unavailable)
+            })
+            .await?;
+        opt_ts(raw, "scheduled_notifications.send_at")
+    }
+
+    async fn release_all_claims(&self) -> Result<u64, StoreError> {
+        self.db
+            .run(|c| {
+                c.execute(
+                    "UPDATE scheduled_notifications SET status = 'pending', claimed_until = NULL WHERE status = 'sending'",
+                    [],
+                )
+                .map(|n| n as u64)
+                .map_err(unavailable)
+            })
+            .await
+    }
+}
