@@ -1,1 +1,28 @@
-fn main() {}
+//! `landing-local`: the lead pipeline on one machine. Configuration: README "Configuration".
+
+use landing_local_runtime::{Env, LocalConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    landing_core::telemetry::init();
+    let config = LocalConfig::from_env(&Env::from_process())?;
+    landing_local_runtime::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}

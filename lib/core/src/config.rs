@@ -18,7 +18,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: &str, reason: impl Into<String>) -> Self {
-        ConfigError { var: var.to_owned(), reason: reason.into() }
+        ConfigError {
+            var: var.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -30,7 +33,11 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Self {
-        Env { vars: std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect() }
+        Env {
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        }
     }
 
     pub fn from_pairs<I, K, V>(pairs: I) -> Self
@@ -39,11 +46,20 @@ impl Env {
         K: Into<String>,
         V: Into<String>,
     {
-        Env { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     pub fn get(&self, var: &str) -> Option<&str> {
-        self.vars.get(var).map(String::as_str).map(str::trim).filter(|v| !v.is_empty())
+        self.vars
+            .get(var)
+            .map(String::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn string_or(&self, var: &str, default: &str) -> String {
@@ -54,15 +70,21 @@ impl Env {
     pub fn duration_or(&self, var: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(var) {
             None => Ok(default),
-            Some(raw) => humantime::parse_duration(raw)
-                .map_err(|e| ConfigError::new(var, format!("{raw:?} is not a duration like 10m or 90s ({e})"))),
+            Some(raw) => humantime::parse_duration(raw).map_err(|e| {
+                ConfigError::new(
+                    var,
+                    format!("{raw:?} is not a duration like 10m or 90s ({e})"),
+                )
+            }),
         }
     }
 
     pub fn parse_or<T: FromStr>(&self, var: &str, default: T) -> Result<T, ConfigError> {
         match self.get(var) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|_| ConfigError::new(var, format!("{raw:?} is not a valid value"))),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new(var, format!("{raw:?} is not a valid value"))),
         }
     }
 
@@ -74,7 +96,10 @@ impl Env {
             .keys()
             .find(|k| prefixes.iter().any(|p| k.starts_with(p)) && !known.contains(&k.as_str()))
         {
-            Some(var) => Err(ConfigError::new(var, "unknown variable (see the configuration table in README.md)")),
+            Some(var) => Err(ConfigError::new(
+                var,
+                "unknown variable (see the configuration table in README.md)",
+            )),
             None => Ok(()),
         }
     }
@@ -105,7 +130,10 @@ impl NotifySettings {
         let defaults = RetryPolicy::default();
         let max_attempts: u32 = env.parse_or("NOTIFY_MAX_ATTEMPTS", defaults.max_attempts)?;
         if max_attempts == 0 {
-            return Err(ConfigError::new("NOTIFY_MAX_ATTEMPTS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "NOTIFY_MAX_ATTEMPTS",
+                "must be at least 1",
+            ));
         }
         let lease = env.duration_or("NOTIFY_LEASE", defaults.lease)?;
         if lease < Duration::from_secs(1) {
@@ -142,7 +170,9 @@ impl NotifySettings {
             Some(path) => Templates::from_file(path, self.payment_links.clone()),
             None => Templates::defaults(self.payment_links.clone()),
         };
-        t.map(Arc::new).map_err(|e: TemplateError| ConfigError::new("NOTIFY_TEMPLATES", crate::error_chain(&e)))
+        t.map(Arc::new).map_err(|e: TemplateError| {
+            ConfigError::new("NOTIFY_TEMPLATES", crate::error_chain(&e))
+        })
     }
 }
 
@@ -153,10 +183,18 @@ mod tests {
     #[test]
     fn durations_accept_humantime_and_name_the_variable_when_bad() {
         let env = Env::from_pairs([("NOTIFY_DELAY", "90s"), ("NOTIFY_LEASE", "soon")]);
-        assert_eq!(env.duration_or("NOTIFY_DELAY", Duration::ZERO), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            env.duration_or("NOTIFY_DELAY", Duration::ZERO),
+            Ok(Duration::from_secs(90))
+        );
         let err = env.duration_or("NOTIFY_LEASE", Duration::ZERO).unwrap_err();
         assert_eq!(err.var, "NOTIFY_LEASE");
-        assert!(NotifySettings::from_env(&env).unwrap_err().to_string().starts_with("NOTIFY_LEASE:"));
+        assert!(
+            NotifySettings::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .starts_with("NOTIFY_LEASE:")
+        );
     }
 
     #[test]
@@ -164,7 +202,11 @@ mod tests {
         let env = Env::from_pairs([("NOTIFY_DELAYY", "1m"), ("HOME", "/root")]);
         let err = env.reject_unknown(&["NOTIFY_"], NOTIFY_VARS).unwrap_err();
         assert_eq!(err.var, "NOTIFY_DELAYY");
-        assert!(Env::from_pairs([("NOTIFY_DELAY", "1m")]).reject_unknown(&["NOTIFY_"], NOTIFY_VARS).is_ok());
+        assert!(
+            Env::from_pairs([("NOTIFY_DELAY", "1m")])
+                .reject_unknown(&["NOTIFY_"], NOTIFY_VARS)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -172,7 +214,12 @@ mod tests {
         let s = NotifySettings::from_env(&Env::default()).unwrap();
         assert_eq!(s.delay, Duration::from_secs(600));
         assert_eq!(s.retry.lease, Duration::from_secs(30));
-        assert!(NotifySettings::from_env(&Env::from_pairs([("PAYMENT_LINK_KASPI", "kaspi.kz")])).is_err());
-        assert!(NotifySettings::from_env(&Env::from_pairs([("NOTIFY_MAX_ATTEMPTS", "0")])).is_err());
+        assert!(
+            NotifySettings::from_env(&Env::from_pairs([("PAYMENT_LINK_KASPI", "kaspi.kz")]))
+                .is_err()
+        );
+        assert!(
+            NotifySettings::from_env(&Env::from_pairs([("NOTIFY_MAX_ATTEMPTS", "0")])).is_err()
+        );
     }
 }

@@ -20,19 +20,33 @@ pub const CORRELATION_ID: &str = "x-correlation-id";
 /// error text reaches a body.
 pub async fn handle(svc: &IntakeService, form: Form, req: Request) -> Response<Body> {
     let correlation_id = correlation_id(&req);
-    let span = tracing::info_span!("intake", correlation_id = %correlation_id, form = form.as_str());
-    let mut resp = answer(svc, form, req, &correlation_id).instrument(span.clone()).await;
+    let span =
+        tracing::info_span!("intake", correlation_id = %correlation_id, form = form.as_str());
+    let mut resp = answer(svc, form, req, &correlation_id)
+        .instrument(span.clone())
+        .await;
     if let Ok(v) = HeaderValue::from_str(&correlation_id) {
-        resp.headers_mut().insert(HeaderName::from_static(CORRELATION_ID), v);
+        resp.headers_mut()
+            .insert(HeaderName::from_static(CORRELATION_ID), v);
     }
     span.in_scope(|| tracing::info!(status = resp.status().as_u16(), "answered"));
     resp
 }
 
-async fn answer(svc: &IntakeService, form: Form, req: Request, correlation_id: &str) -> Response<Body> {
+async fn answer(
+    svc: &IntakeService,
+    form: Form,
+    req: Request,
+    correlation_id: &str,
+) -> Response<Body> {
     if req.method() != Method::POST {
-        let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST");
-        resp.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        let mut resp = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use POST",
+        );
+        resp.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
     let key = match req.headers().get(IDEMPOTENCY_KEY) {
@@ -47,7 +61,11 @@ async fn answer(svc: &IntakeService, form: Form, req: Request, correlation_id: &
             }
         },
     };
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
@@ -56,49 +74,100 @@ async fn answer(svc: &IntakeService, form: Form, req: Request, correlation_id: &
     };
     let fields = match decode_body(content_type.as_deref(), bytes) {
         Ok(fields) => fields,
-        Err(BodyError::TooLarge) => return error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &BodyError::TooLarge.to_string()),
+        Err(BodyError::TooLarge) => return payload_too_large(),
         Err(BodyError::UnsupportedMediaType) => {
-            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", &BodyError::UnsupportedMediaType.to_string());
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                &BodyError::UnsupportedMediaType.to_string(),
+            );
         }
-        Err(BodyError::Malformed(msg)) => return error(StatusCode::BAD_REQUEST, "malformed_body", &msg),
+        Err(BodyError::Malformed(msg)) => {
+            return error(StatusCode::BAD_REQUEST, "malformed_body", &msg);
+        }
     };
-    match svc.submit(form, &fields, key.as_ref(), correlation_id).await {
+    match svc
+        .submit(form, &fields, key.as_ref(), correlation_id)
+        .await
+    {
         Ok(Submitted::Created { body, .. }) => raw_json(StatusCode::CREATED, body),
         Ok(Submitted::Replayed(stored)) => {
             // The first answer was a 201; a replay says 200 with the same body.
-            let status = if stored.status == 201 { StatusCode::OK } else { StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK) };
+            let status = if stored.status == 201 {
+                StatusCode::OK
+            } else {
+                StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK)
+            };
             let mut resp = raw_json(status, stored.body);
-            resp.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+            resp.headers_mut().insert(
+                HeaderName::from_static("idempotent-replayed"),
+                HeaderValue::from_static("true"),
+            );
             resp
         }
         Err(IntakeError::Validation(fields)) => {
             tracing::info!(fields = ?fields.keys().collect::<Vec<_>>(), "validation failed");
-            json_response(StatusCode::UNPROCESSABLE_ENTITY, &json!({"error": "validation_failed", "fields": fields}))
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"error": "validation_failed", "fields": fields}),
+            )
         }
         Err(IntakeError::KeyReused) => json_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             &json!({"error": "idempotency_key_reused", "message": "this Idempotency-Key was already used with a different body", "fields": {"Idempotency-Key": "already used with a different body"}}),
         ),
         Err(IntakeError::InFlight) => {
-            let mut resp = error(StatusCode::CONFLICT, "request_in_progress", "a request with this Idempotency-Key is still being processed; retry shortly");
-            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            let mut resp = error(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            );
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             resp
         }
         Err(e @ IntakeError::Unavailable(_)) => {
             tracing::error!(error = %crate::error_chain(&e), "lead not stored");
-            let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the lead could not be stored; please retry");
-            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the lead could not be stored; please retry",
+            );
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
             resp
         }
     }
 }
 
+/// The `413` answer; also used by servers that stop reading a body at the limit.
+pub fn payload_too_large() -> Response<Body> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &BodyError::TooLarge.to_string(),
+    )
+}
+
+/// A JSON `404` for paths that are not an endpoint.
+pub fn not_found() -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
 /// A caller-supplied `X-Correlation-Id` if it is sane, else API Gateway's request id, else new.
 fn correlation_id(req: &Request) -> String {
     let sane = |s: &str| {
-        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
-    if let Some(v) = req.headers().get(CORRELATION_ID).and_then(|v| v.to_str().ok()).filter(|s| sane(s)) {
+    if let Some(v) = req
+        .headers()
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| sane(s))
+    {
         return v.to_owned();
     }
     if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
@@ -120,6 +189,7 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
 fn raw_json(status: StatusCode, body: String) -> Response<Body> {
     let mut resp = Response::new(Body::Text(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }

@@ -13,7 +13,9 @@ use crate::domain::{
     Channel, CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification,
     StoredResponse, TrackingTouch,
 };
-use crate::ports::{Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError};
+use crate::ports::{
+    Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError,
+};
 use crate::submission::{FieldErrors, Submission};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -107,7 +109,14 @@ impl IntakeService {
         clock: Arc<dyn Clock>,
         config: IntakeConfig,
     ) -> Self {
-        IntakeService { store, scheduler, clock, config, in_flight: Mutex::new(HashSet::new()), on_commit: None }
+        IntakeService {
+            store,
+            scheduler,
+            clock,
+            config,
+            in_flight: Mutex::new(HashSet::new()),
+            on_commit: None,
+        }
     }
 
     pub fn with_commit_hook(mut self, hook: CommitHook) -> Self {
@@ -151,10 +160,22 @@ impl IntakeService {
         let send_at = crate::time::add(now, self.config.notify_delay);
         let mut notifications = Vec::with_capacity(2);
         if let Some(p) = lead.phone.valid() {
-            notifications.push(Notification::pending(lead.id, Channel::Sms, p.as_str().to_owned(), &lead.source_campaign, send_at));
+            notifications.push(Notification::pending(
+                lead.id,
+                Channel::Sms,
+                p.as_str().to_owned(),
+                &lead.source_campaign,
+                send_at,
+            ));
         }
         if let Some(e) = lead.email.valid() {
-            notifications.push(Notification::pending(lead.id, Channel::Email, e.as_str().to_owned(), &lead.source_campaign, send_at));
+            notifications.push(Notification::pending(
+                lead.id,
+                Channel::Email,
+                e.as_str().to_owned(),
+                &lead.source_campaign,
+                send_at,
+            ));
         }
         let body = serde_json::to_string(&AcceptedBody {
             lead_id: lead.id.to_string(),
@@ -164,15 +185,29 @@ impl IntakeService {
         let idempotency = scoped_key.map(|key| IdempotencyRecord {
             key,
             payload_hash: payload_hash(form, fields),
-            response: StoredResponse { status: 201, body: body.clone() },
+            response: StoredResponse {
+                status: 201,
+                body: body.clone(),
+            },
             created_at: now,
             expires_at: crate::time::add(now, self.config.idempotency_ttl),
         });
         let lead_id = lead.id;
         let tracking = TrackingTouch::for_lead(&lead);
-        let write = IntakeWrite { lead, notifications, tracking, idempotency, now };
+        let write = IntakeWrite {
+            lead,
+            notifications,
+            tracking,
+            idempotency,
+            now,
+        };
 
-        match self.store.commit_intake(write).await.map_err(IntakeError::Unavailable)? {
+        match self
+            .store
+            .commit_intake(write)
+            .await
+            .map_err(IntakeError::Unavailable)?
+        {
             IntakeOutcome::Committed => {}
             IntakeOutcome::Replay(resp) => {
                 tracing::info!(form = form.as_str(), "idempotent replay");
@@ -191,7 +226,11 @@ impl IntakeService {
             "lead committed"
         );
         // The lead is durable: from here on nothing may turn this into an error answer.
-        if let Err(e) = self.scheduler.schedule(lead_id, send_at, correlation_id).await {
+        if let Err(e) = self
+            .scheduler
+            .schedule(lead_id, send_at, correlation_id)
+            .await
+        {
             tracing::warn!(lead_id = %lead_id, error = %crate::error_chain(&e), "scheduling failed; the sweeper will send the notifications");
         }
         if let Some(hook) = &self.on_commit {
@@ -201,14 +240,16 @@ impl IntakeService {
     }
 
     fn enter(&self, key: &str) -> Result<InFlightGuard<'_>, IntakeError> {
-        let mut set = self
-            .in_flight
-            .lock()
-            .map_err(|_| IntakeError::Unavailable(StoreError::Corrupt("in-flight set poisoned".into())))?;
+        let mut set = self.in_flight.lock().map_err(|_| {
+            IntakeError::Unavailable(StoreError::Corrupt("in-flight set poisoned".into()))
+        })?;
         if !set.insert(key.to_owned()) {
             return Err(IntakeError::InFlight);
         }
-        Ok(InFlightGuard { set: &self.in_flight, key: key.to_owned() })
+        Ok(InFlightGuard {
+            set: &self.in_flight,
+            key: key.to_owned(),
+        })
     }
 }
 
@@ -241,11 +282,22 @@ mod tests {
     fn payload_hash_ignores_key_order_but_not_values_or_form() {
         let a = json!({"name": "A", "phone": "1"});
         let b: Value = serde_json::from_str(r#"{ "phone":"1",  "name":"A" }"#).unwrap();
-        let (Value::Object(a), Value::Object(b)) = (a, b) else { unreachable!() };
-        assert_eq!(payload_hash(Form::ProfTest, &a), payload_hash(Form::ProfTest, &b));
-        assert_ne!(payload_hash(Form::ProfTest, &a), payload_hash(Form::ExpressCourse, &a));
+        let (Value::Object(a), Value::Object(b)) = (a, b) else {
+            unreachable!()
+        };
+        assert_eq!(
+            payload_hash(Form::ProfTest, &a),
+            payload_hash(Form::ProfTest, &b)
+        );
+        assert_ne!(
+            payload_hash(Form::ProfTest, &a),
+            payload_hash(Form::ExpressCourse, &a)
+        );
         let mut c = a.clone();
         c.insert("name".into(), json!("B"));
-        assert_ne!(payload_hash(Form::ProfTest, &a), payload_hash(Form::ProfTest, &c));
+        assert_ne!(
+            payload_hash(Form::ProfTest, &a),
+            payload_hash(Form::ProfTest, &c)
+        );
     }
 }

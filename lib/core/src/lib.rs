@@ -2,7 +2,10 @@
 //! runtime implements, and the use cases (intake, notification dispatch) written once against
 //! them. No storage or network code lives here.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod config;
 pub mod domain;

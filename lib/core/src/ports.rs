@@ -105,7 +105,13 @@ pub trait NotificationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// `sending → failed` with the reason: a permanent error, or attempts exhausted.
-    async fn mark_failed(&self, id: Uuid, attempt: u32, error: &str, now: Timestamp) -> Result<bool, StoreError>;
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// The earliest instant at which some row becomes claimable, if any.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
@@ -216,6 +222,9 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        self.0.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner())
+        self.0
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|p| *p.into_inner())
     }
 }

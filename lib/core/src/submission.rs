@@ -19,7 +19,9 @@ pub const MAX_TEXT_FIELD: usize = 512;
 pub enum BodyError {
     #[error("request body exceeds {MAX_BODY_BYTES} bytes")]
     TooLarge,
-    #[error("unsupported content type; send application/json, application/x-www-form-urlencoded or text/plain holding JSON")]
+    #[error(
+        "unsupported content type; send application/json, application/x-www-form-urlencoded or text/plain holding JSON"
+    )]
     UnsupportedMediaType,
     #[error("{0}")]
     Malformed(String),
@@ -40,7 +42,12 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, BodyError> {
         // JSON rather than refusing a lead; a non-JSON body then gets a clear 400.
         return Ok(BodyKind::Json);
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" | "text/plain" | "" => Ok(BodyKind::Json),
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
@@ -51,7 +58,10 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, BodyError> {
 
 /// Decodes the body into a flat JSON object. Form bodies become an object of strings, with a
 /// `metadata` field holding JSON text decoded into an object.
-pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+pub fn decode_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, BodyError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(BodyError::TooLarge);
     }
@@ -65,7 +75,9 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Map<String
             }
             match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => Ok(map),
-                Ok(_) => Err(BodyError::Malformed("request body must be a JSON object".to_owned())),
+                Ok(_) => Err(BodyError::Malformed(
+                    "request body must be a JSON object".to_owned(),
+                )),
                 Err(e) => Err(BodyError::Malformed(format!(
                     "request body is not valid JSON (line {}, column {})",
                     e.line(),
@@ -74,8 +86,9 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Map<String
             }
         }
         BodyKind::Form => {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text)
-                .map_err(|_| BodyError::Malformed("request body is not valid form data".to_owned()))?;
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text).map_err(|_| {
+                BodyError::Malformed("request body is not valid form data".to_owned())
+            })?;
             let mut map = Map::new();
             for (k, v) in pairs {
                 // First occurrence wins, as most form frameworks do.
@@ -105,7 +118,10 @@ pub struct Submission {
 
 /// Looks a field up by its camelCase name, then its aliases. `null` counts as absent.
 fn field<'a>(map: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    names.iter().filter_map(|n| map.get(*n)).find(|v| !v.is_null())
+    names
+        .iter()
+        .filter_map(|n| map.get(*n))
+        .find(|v| !v.is_null())
 }
 
 enum Text {
@@ -140,10 +156,16 @@ fn optional_text(
         Text::Present(s) => {
             let s = s.trim();
             if s.chars().count() > MAX_TEXT_FIELD {
-                errors.insert(canonical.to_owned(), format!("must be at most {MAX_TEXT_FIELD} characters"));
+                errors.insert(
+                    canonical.to_owned(),
+                    format!("must be at most {MAX_TEXT_FIELD} characters"),
+                );
                 None
             } else if s.chars().any(|c| c.is_control()) {
-                errors.insert(canonical.to_owned(), "contains control characters".to_owned());
+                errors.insert(
+                    canonical.to_owned(),
+                    "contains control characters".to_owned(),
+                );
                 None
             } else if s.is_empty() {
                 None
@@ -157,11 +179,17 @@ fn optional_text(
 /// The slug of a page route like `/integrator/proftest/kenesary` or `/expresscourse/arystan`.
 fn slug_from_page_url(form: Form, url: &str) -> Option<Slug> {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path_start = if url.contains("://") { after_scheme.find('/')? } else { 0 };
+    let path_start = if url.contains("://") {
+        after_scheme.find('/')?
+    } else {
+        0
+    };
     let path = after_scheme.get(path_start..)?;
     let path = path.split(['?', '#']).next().unwrap_or(path);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let pos = segments.iter().position(|s| s.eq_ignore_ascii_case(form.as_str()))?;
+    let pos = segments
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case(form.as_str()))?;
     let candidate = segments.get(pos + 1)?;
     Slug::parse(candidate).ok()
 }
@@ -196,9 +224,10 @@ impl Submission {
             Text::Present(s) if s.trim().is_empty() => (Contact::Absent, None),
             Text::Present(s) => match Phone::parse(&s) {
                 Ok(p) => (Contact::Valid(p), None),
-                Err(e @ (PhoneError::BadCharacters | PhoneError::Invalid | PhoneError::Empty)) => {
-                    (Contact::Invalid(truncate(s.trim(), MAX_TEXT_FIELD)), Some(e.to_string()))
-                }
+                Err(e @ (PhoneError::BadCharacters | PhoneError::Invalid | PhoneError::Empty)) => (
+                    Contact::Invalid(truncate(s.trim(), MAX_TEXT_FIELD)),
+                    Some(e.to_string()),
+                ),
             },
         };
         let (email, email_problem) = match text(map, &["email"]) {
@@ -207,15 +236,22 @@ impl Submission {
             Text::Present(s) if s.trim().is_empty() => (Contact::Absent, None),
             Text::Present(s) => match Email::parse(&s) {
                 Ok(e) => (Contact::Valid(e), None),
-                Err(e @ (EmailError::Empty | EmailError::TooLong | EmailError::Invalid)) => {
-                    (Contact::Invalid(truncate(s.trim(), MAX_TEXT_FIELD)), Some(e.to_string()))
-                }
+                Err(e @ (EmailError::Empty | EmailError::TooLong | EmailError::Invalid)) => (
+                    Contact::Invalid(truncate(s.trim(), MAX_TEXT_FIELD)),
+                    Some(e.to_string()),
+                ),
             },
         };
         if !phone.is_valid() && !email.is_valid() {
             let missing = "phone or email is required";
-            errors.insert("phone".into(), phone_problem.clone().unwrap_or_else(|| missing.into()));
-            errors.insert("email".into(), email_problem.clone().unwrap_or_else(|| missing.into()));
+            errors.insert(
+                "phone".into(),
+                phone_problem.clone().unwrap_or_else(|| missing.into()),
+            );
+            errors.insert(
+                "email".into(),
+                email_problem.clone().unwrap_or_else(|| missing.into()),
+            );
         } else {
             // One working channel is enough; the other is kept raw and its channel skipped.
             if let Some(p) = &phone_problem {
@@ -228,7 +264,10 @@ impl Submission {
 
         let payment_method = match (form, text(map, &["paymentMethod", "payment_method"])) {
             (Form::ExpressCourse, Text::Absent) => {
-                errors.insert("paymentMethod".into(), "is required: kaspi, halyk or robokassa".into());
+                errors.insert(
+                    "paymentMethod".into(),
+                    "is required: kaspi, halyk or robokassa".into(),
+                );
                 None
             }
             (Form::ExpressCourse, Text::WrongType) => {
@@ -238,7 +277,10 @@ impl Submission {
             (Form::ExpressCourse, Text::Present(s)) => match PaymentMethod::parse(&s) {
                 Ok(pm) => Some(pm),
                 Err(_) => {
-                    errors.insert("paymentMethod".into(), "must be one of kaspi, halyk, robokassa".into());
+                    errors.insert(
+                        "paymentMethod".into(),
+                        "must be one of kaspi, halyk, robokassa".into(),
+                    );
                     None
                 }
             },
@@ -262,7 +304,11 @@ impl Submission {
                 }
             },
         };
-        let slug = slug.or_else(|| page_url.as_deref().and_then(|u| slug_from_page_url(form, u)));
+        let slug = slug.or_else(|| {
+            page_url
+                .as_deref()
+                .and_then(|u| slug_from_page_url(form, u))
+        });
 
         let metadata = match field(map, &["metadata"]) {
             None => None,
@@ -284,7 +330,10 @@ impl Submission {
         if let Some(m) = &metadata {
             let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
             if size > MAX_METADATA_BYTES {
-                errors.insert("metadata".into(), format!("must be at most {MAX_METADATA_BYTES} bytes as JSON"));
+                errors.insert(
+                    "metadata".into(),
+                    format!("must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+                );
             }
         }
 
@@ -338,22 +387,55 @@ mod tests {
 
     #[test]
     fn json_form_and_beacon_bodies_decode_to_the_same_fields() {
-        let json = decode_body(Some("application/json; charset=utf-8"), br#"{"name":"A","phone":"87771234567"}"#).unwrap();
-        let beacon = decode_body(Some("text/plain;charset=UTF-8"), br#"{"name":"A","phone":"87771234567"}"#).unwrap();
-        let form = decode_body(Some("application/x-www-form-urlencoded"), b"name=A&phone=87771234567").unwrap();
+        let json = decode_body(
+            Some("application/json; charset=utf-8"),
+            br#"{"name":"A","phone":"87771234567"}"#,
+        )
+        .unwrap();
+        let beacon = decode_body(
+            Some("text/plain;charset=UTF-8"),
+            br#"{"name":"A","phone":"87771234567"}"#,
+        )
+        .unwrap();
+        let form = decode_body(
+            Some("application/x-www-form-urlencoded"),
+            b"name=A&phone=87771234567",
+        )
+        .unwrap();
         assert_eq!(json, beacon);
         assert_eq!(json, form);
     }
 
     #[test]
     fn bad_bodies_are_classified() {
-        assert_eq!(decode_body(Some("multipart/form-data; boundary=x"), b"--x"), Err(BodyError::UnsupportedMediaType));
-        assert_eq!(decode_body(Some("application/xml"), b"<a/>"), Err(BodyError::UnsupportedMediaType));
-        assert_eq!(decode_body(Some("application/json"), &vec![b' '; MAX_BODY_BYTES + 1]), Err(BodyError::TooLarge));
-        assert!(matches!(decode_body(Some("application/json"), b"{\"name\":"), Err(BodyError::Malformed(_))));
-        assert!(matches!(decode_body(Some("application/json"), b"[1,2]"), Err(BodyError::Malformed(_))));
-        assert!(matches!(decode_body(Some("application/json"), b""), Err(BodyError::Malformed(_))));
-        assert!(matches!(decode_body(Some("application/json"), &[0xff, 0xfe]), Err(BodyError::Malformed(_))));
+        assert_eq!(
+            decode_body(Some("multipart/form-data; boundary=x"), b"--x"),
+            Err(BodyError::UnsupportedMediaType)
+        );
+        assert_eq!(
+            decode_body(Some("application/xml"), b"<a/>"),
+            Err(BodyError::UnsupportedMediaType)
+        );
+        assert_eq!(
+            decode_body(Some("application/json"), &vec![b' '; MAX_BODY_BYTES + 1]),
+            Err(BodyError::TooLarge)
+        );
+        assert!(matches!(
+            decode_body(Some("application/json"), b"{\"name\":"),
+            Err(BodyError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_body(Some("application/json"), b"[1,2]"),
+            Err(BodyError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_body(Some("application/json"), b""),
+            Err(BodyError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_body(Some("application/json"), &[0xff, 0xfe]),
+            Err(BodyError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -385,26 +467,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.source_campaign.as_str(), "proftest_kenesary");
-        let s = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A", "phone": "7771234567"}))).unwrap();
+        let s = Submission::from_fields(
+            Form::ProfTest,
+            &obj(json!({"name": "A", "phone": "7771234567"})),
+        )
+        .unwrap();
         assert_eq!(s.source_campaign.as_str(), "proftest");
     }
 
     #[test]
     fn malformed_email_with_valid_phone_is_accepted_with_a_warning() {
-        let s = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A", "phone": "87771234567", "email": "not-an-email"}))).unwrap();
+        let s = Submission::from_fields(
+            Form::ProfTest,
+            &obj(json!({"name": "A", "phone": "87771234567", "email": "not-an-email"})),
+        )
+        .unwrap();
         assert!(s.phone.is_valid());
         assert_eq!(s.email, Contact::Invalid("not-an-email".into()));
-        assert_eq!(s.warnings, vec!["email is not a valid email address; email skipped".to_owned()]);
+        assert_eq!(
+            s.warnings,
+            vec!["email is not a valid email address; email skipped".to_owned()]
+        );
     }
 
     #[test]
     fn no_usable_contact_names_both_fields() {
-        let e = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A", "phone": "123", "email": "x"}))).unwrap_err();
-        assert_eq!(e.get("phone").map(String::as_str), Some("is not a valid phone number"));
-        assert_eq!(e.get("email").map(String::as_str), Some("is not a valid email address"));
+        let e = Submission::from_fields(
+            Form::ProfTest,
+            &obj(json!({"name": "A", "phone": "123", "email": "x"})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.get("phone").map(String::as_str),
+            Some("is not a valid phone number")
+        );
+        assert_eq!(
+            e.get("email").map(String::as_str),
+            Some("is not a valid email address")
+        );
         let e = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A"}))).unwrap_err();
-        assert_eq!(e.get("phone").map(String::as_str), Some("phone or email is required"));
-        assert_eq!(e.get("email").map(String::as_str), Some("phone or email is required"));
+        assert_eq!(
+            e.get("phone").map(String::as_str),
+            Some("phone or email is required")
+        );
+        assert_eq!(
+            e.get("email").map(String::as_str),
+            Some("phone or email is required")
+        );
     }
 
     #[test]
@@ -415,27 +524,46 @@ mod tests {
         )
         .unwrap_err();
         let keys: Vec<&str> = e.keys().map(String::as_str).collect();
-        assert_eq!(keys, vec!["metadata", "name", "paymentMethod", "slug", "utm_source"]);
+        assert_eq!(
+            keys,
+            vec!["metadata", "name", "paymentMethod", "slug", "utm_source"]
+        );
     }
 
     #[test]
     fn express_course_requires_payment_method() {
-        let e = Submission::from_fields(Form::ExpressCourse, &obj(json!({"name": "A", "phone": "87771234567"}))).unwrap_err();
+        let e = Submission::from_fields(
+            Form::ExpressCourse,
+            &obj(json!({"name": "A", "phone": "87771234567"})),
+        )
+        .unwrap_err();
         assert!(e.contains_key("paymentMethod"));
     }
 
     #[test]
     fn metadata_arrives_as_object_or_as_json_text_in_forms() {
-        let s = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A", "phone": "87771234567", "metadata": "{\"result\":\"IT\"}"}))).unwrap();
+        let s = Submission::from_fields(
+            Form::ProfTest,
+            &obj(json!({"name": "A", "phone": "87771234567", "metadata": "{\"result\":\"IT\"}"})),
+        )
+        .unwrap();
         assert_eq!(s.metadata.unwrap().get("result"), Some(&json!("IT")));
         let big = "x".repeat(MAX_METADATA_BYTES);
-        let e = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A", "phone": "87771234567", "metadata": {"a": big}}))).unwrap_err();
+        let e = Submission::from_fields(
+            Form::ProfTest,
+            &obj(json!({"name": "A", "phone": "87771234567", "metadata": {"a": big}})),
+        )
+        .unwrap_err();
         assert!(e.contains_key("metadata"));
     }
 
     #[test]
     fn phone_sent_as_json_number_is_accepted() {
-        let s = Submission::from_fields(Form::ProfTest, &obj(json!({"name": "A", "phone": 87771234567u64}))).unwrap();
+        let s = Submission::from_fields(
+            Form::ProfTest,
+            &obj(json!({"name": "A", "phone": 87771234567u64})),
+        )
+        .unwrap();
         assert_eq!(s.phone.valid().unwrap().as_str(), "+77771234567");
     }
 }

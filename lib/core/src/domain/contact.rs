@@ -50,11 +50,18 @@ impl Phone {
             // with 7 (`7771234567`) as country code 7 plus nine digits, which is invalid; the
             // C++/Java library would retry it as a national number. Do that retry ourselves.
             (digits == 10 && !raw.starts_with(['+', '8']))
-                .then(|| parse_valid(&format!("+7{}", raw.chars().filter(char::is_ascii_digit).collect::<String>())))
+                .then(|| {
+                    parse_valid(&format!(
+                        "+7{}",
+                        raw.chars().filter(char::is_ascii_digit).collect::<String>()
+                    ))
+                })
                 .flatten()
         });
         let number = parsed.ok_or(PhoneError::Invalid)?;
-        Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(Phone(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -73,7 +80,9 @@ impl Phone {
 }
 
 fn parse_valid(raw: &str) -> Option<phonenumber::PhoneNumber> {
-    phonenumber::parse(Some(Country::KZ), raw).ok().filter(phonenumber::is_valid)
+    phonenumber::parse(Some(Country::KZ), raw)
+        .ok()
+        .filter(phonenumber::is_valid)
 }
 
 impl fmt::Debug for Phone {
@@ -253,8 +262,14 @@ mod tests {
 
     #[test]
     fn almaty_landline_and_russian_mobile_are_valid_too() {
-        assert_eq!(Phone::parse("8 727 250 00 00").unwrap().as_str(), "+77272500000");
-        assert_eq!(Phone::parse("+7 916 123-45-67").unwrap().as_str(), "+79161234567");
+        assert_eq!(
+            Phone::parse("8 727 250 00 00").unwrap().as_str(),
+            "+77272500000"
+        );
+        assert_eq!(
+            Phone::parse("+7 916 123-45-67").unwrap().as_str(),
+            "+79161234567"
+        );
     }
 
     #[test]

@@ -281,9 +281,13 @@ impl PersonKey {
 
     pub fn from_stored(raw: &str) -> Result<Self, UnknownValue> {
         if let Some(p) = raw.strip_prefix("phone:") {
-            Phone::parse(p).map(|p| PersonKey::phone(&p)).map_err(|_| UnknownValue)
+            Phone::parse(p)
+                .map(|p| PersonKey::phone(&p))
+                .map_err(|_| UnknownValue)
         } else if let Some(e) = raw.strip_prefix("email:") {
-            Email::parse(e).map(|e| PersonKey::email(&e)).map_err(|_| UnknownValue)
+            Email::parse(e)
+                .map(|e| PersonKey::email(&e))
+                .map_err(|_| UnknownValue)
         } else {
             Err(UnknownValue)
         }
@@ -432,7 +436,10 @@ mod tests {
             form,
             lead_id: LeadId::new(),
             campaign: SourceCampaign::from_stored(campaign).unwrap(),
-            utm: Utm { source: Some(campaign.to_owned()), ..Utm::default() },
+            utm: Utm {
+                source: Some(campaign.to_owned()),
+                ..Utm::default()
+            },
             payment_method: pm,
         }
     }
@@ -440,7 +447,12 @@ mod tests {
     #[test]
     fn tracking_keeps_first_touch_and_moves_last_touch() {
         let mut t = Tracking::first(&touch(100, Form::ProfTest, "proftest_kenesary", None));
-        t.apply(&touch(200, Form::ExpressCourse, "expresscourse", Some(PaymentMethod::Kaspi)));
+        t.apply(&touch(
+            200,
+            Form::ExpressCourse,
+            "expresscourse",
+            Some(PaymentMethod::Kaspi),
+        ));
         t.apply(&touch(300, Form::ProfTest, "proftest_arystan", None));
         assert_eq!(t.first_campaign, "proftest_kenesary");
         assert_eq!(t.last_campaign, "proftest_arystan");
@@ -462,6 +474,11 @@ mod tests {
         let k = PersonKey::email(&Email::parse("Aigerim@Mail.kz").unwrap());
         assert_eq!(k.as_str(), "email:aigerim@mail.kz");
         assert_eq!(format!("{k:?}"), "PersonKey(email:a***@mail.kz)");
-        assert_eq!(PersonKey::from_stored("phone:+77771234567").unwrap().as_str(), "phone:+77771234567");
+        assert_eq!(
+            PersonKey::from_stored("phone:+77771234567")
+                .unwrap()
+                .as_str(),
+            "phone:+77771234567"
+        );
     }
 }

@@ -64,8 +64,11 @@ pub enum PaymentMethod {
 }
 
 impl PaymentMethod {
-    pub const ALL: [PaymentMethod; 3] =
-        [PaymentMethod::Kaspi, PaymentMethod::Halyk, PaymentMethod::Robokassa];
+    pub const ALL: [PaymentMethod; 3] = [
+        PaymentMethod::Kaspi,
+        PaymentMethod::Halyk,
+        PaymentMethod::Robokassa,
+    ];
 
     /// Case-insensitive, surrounding whitespace ignored.
     pub fn parse(raw: &str) -> Result<Self, UnknownValue> {
@@ -159,7 +162,10 @@ impl SourceCampaign {
             if raw == form.as_str() {
                 return Ok(SourceCampaign::new(form, None));
             }
-            if let Some(slug) = raw.strip_prefix(form.as_str()).and_then(|r| r.strip_prefix('_')) {
+            if let Some(slug) = raw
+                .strip_prefix(form.as_str())
+                .and_then(|r| r.strip_prefix('_'))
+            {
                 let slug = Slug::parse(slug).map_err(|_| UnknownValue)?;
                 return Ok(SourceCampaign::new(form, Some(&slug)));
             }
@@ -232,18 +238,32 @@ mod tests {
     fn payment_method_is_case_insensitive() {
         assert_eq!(PaymentMethod::parse(" KASPI "), Ok(PaymentMethod::Kaspi));
         assert_eq!(PaymentMethod::parse("Halyk"), Ok(PaymentMethod::Halyk));
-        assert_eq!(PaymentMethod::parse("robokassa"), Ok(PaymentMethod::Robokassa));
+        assert_eq!(
+            PaymentMethod::parse("robokassa"),
+            Ok(PaymentMethod::Robokassa)
+        );
         assert!(PaymentMethod::parse("cash").is_err());
     }
 
     #[test]
     fn source_campaign_follows_form_and_slug() {
         let slug = Slug::parse("Kenesary").unwrap();
-        assert_eq!(SourceCampaign::new(Form::ProfTest, Some(&slug)).as_str(), "proftest_kenesary");
-        assert_eq!(SourceCampaign::new(Form::ProfTest, None).as_str(), "proftest");
-        assert_eq!(SourceCampaign::new(Form::ExpressCourse, None).as_str(), "expresscourse");
         assert_eq!(
-            SourceCampaign::from_stored("expresscourse_arystan").unwrap().as_str(),
+            SourceCampaign::new(Form::ProfTest, Some(&slug)).as_str(),
+            "proftest_kenesary"
+        );
+        assert_eq!(
+            SourceCampaign::new(Form::ProfTest, None).as_str(),
+            "proftest"
+        );
+        assert_eq!(
+            SourceCampaign::new(Form::ExpressCourse, None).as_str(),
+            "expresscourse"
+        );
+        assert_eq!(
+            SourceCampaign::from_stored("expresscourse_arystan")
+                .unwrap()
+                .as_str(),
             "expresscourse_arystan"
         );
         assert!(SourceCampaign::from_stored("proftest_Bad Slug").is_err());
@@ -252,11 +272,19 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_collapsed() {
-        assert_eq!(PersonName::parse("  Айгерим \t\n Касымова ").unwrap().as_str(), "Айгерим Касымова");
+        assert_eq!(
+            PersonName::parse("  Айгерим \t\n Касымова ")
+                .unwrap()
+                .as_str(),
+            "Айгерим Касымова"
+        );
         assert_eq!(PersonName::parse("   "), Err(NameError::Empty));
         assert_eq!(PersonName::parse(&"а".repeat(101)), Err(NameError::TooLong));
         assert!(PersonName::parse(&"а".repeat(100)).is_ok());
-        assert_eq!(PersonName::parse("a\u{0}b"), Err(NameError::ControlCharacters));
+        assert_eq!(
+            PersonName::parse("a\u{0}b"),
+            Err(NameError::ControlCharacters)
+        );
     }
 
     proptest! {

@@ -43,7 +43,9 @@ impl RetryPolicy {
     /// Exponential: base, 2·base, 4·base … capped at `backoff_max`.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
     }
 }
 
@@ -102,7 +104,16 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
     ) -> Self {
-        Dispatcher { notifications, leads, sms, email, templates, clock, policy, concurrency: 16 }
+        Dispatcher {
+            notifications,
+            leads,
+            sms,
+            email,
+            templates,
+            clock,
+            policy,
+            concurrency: 16,
+        }
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -112,21 +123,34 @@ impl Dispatcher {
     /// Claims and sends up to `limit` rows that are due now (local worker, sweeper).
     pub async fn dispatch_due(&self, limit: usize) -> Result<DispatchReport, StoreError> {
         let now = self.clock.now();
-        let rows = self.notifications.claim_due(now, now, self.policy.lease, limit).await?;
+        let rows = self
+            .notifications
+            .claim_due(now, now, self.policy.lease, limit)
+            .await?;
         Ok(self.deliver_all(rows).await)
     }
 
     /// Claims and sends one lead's rows (scheduler delivery). `early` tolerates a trigger that
     /// fires slightly before `send_at`; a duplicate delivery finds nothing left to claim.
-    pub async fn dispatch_lead(&self, lead_id: LeadId, early: Duration) -> Result<DispatchReport, StoreError> {
+    pub async fn dispatch_lead(
+        &self,
+        lead_id: LeadId,
+        early: Duration,
+    ) -> Result<DispatchReport, StoreError> {
         let now = self.clock.now();
         let due_by = crate::time::add(now, early);
-        let rows = self.notifications.claim_for_lead(lead_id, due_by, now, self.policy.lease).await?;
+        let rows = self
+            .notifications
+            .claim_for_lead(lead_id, due_by, now, self.policy.lease)
+            .await?;
         Ok(self.deliver_all(rows).await)
     }
 
     async fn deliver_all(&self, rows: Vec<Notification>) -> DispatchReport {
-        let mut report = DispatchReport { claimed: rows.len(), ..DispatchReport::default() };
+        let mut report = DispatchReport {
+            claimed: rows.len(),
+            ..DispatchReport::default()
+        };
         let outcomes: Vec<Outcome> = futures_util::stream::iter(rows)
             .map(|n| self.deliver(n))
             .buffer_unordered(self.concurrency)
@@ -153,7 +177,11 @@ impl Dispatcher {
             Err(permanent) => Err(SendError::Permanent(permanent)),
         };
         let outcome = match result {
-            Ok(provider_id) => match self.notifications.mark_sent(n.id, n.attempts, &provider_id, self.clock.now()).await {
+            Ok(provider_id) => match self
+                .notifications
+                .mark_sent(n.id, n.attempts, &provider_id, self.clock.now())
+                .await
+            {
                 Ok(true) => Outcome::Sent,
                 Ok(false) => {
                     tracing::warn!(parent: &span, "sent, but the claim had expired and was taken over; raise the lease");
@@ -164,13 +192,23 @@ impl Dispatcher {
                     Outcome::Unsettled
                 }
             },
-            Err(SendError::Permanent(reason)) => self.fail(&n, &format!("permanent: {reason}")).await,
+            Err(SendError::Permanent(reason)) => {
+                self.fail(&n, &format!("permanent: {reason}")).await
+            }
             Err(SendError::Transient(reason)) if n.attempts >= self.policy.max_attempts => {
-                self.fail(&n, &format!("gave up after {} attempts: {reason}", n.attempts)).await
+                self.fail(
+                    &n,
+                    &format!("gave up after {} attempts: {reason}", n.attempts),
+                )
+                .await
             }
             Err(SendError::Transient(reason)) => {
                 let retry_at = crate::time::add(self.clock.now(), self.policy.backoff(n.attempts));
-                match self.notifications.release(n.id, n.attempts, &reason, retry_at).await {
+                match self
+                    .notifications
+                    .release(n.id, n.attempts, &reason, retry_at)
+                    .await
+                {
                     Ok(_) => {
                         tracing::warn!(parent: &span, reason = %reason, retry_at = %retry_at, "transient send failure; retrying later");
                         Outcome::Retried
@@ -190,7 +228,11 @@ impl Dispatcher {
 
     /// Renders and sends. The outer `Err` is a problem with our own data (unusable recipient,
     /// broken template): permanent by nature.
-    async fn send(&self, n: &Notification, lead: &Lead) -> Result<Result<String, SendError>, String> {
+    async fn send(
+        &self,
+        n: &Notification,
+        lead: &Lead,
+    ) -> Result<Result<String, SendError>, String> {
         let meta = MessageMeta {
             notification_id: n.id,
             lead_id: n.lead_id,
@@ -200,19 +242,45 @@ impl Dispatcher {
         match n.channel {
             Channel::Sms => {
                 let to = Phone::parse(&n.recipient).map_err(|e| format!("recipient {e}"))?;
-                let rendered = self.templates.sms(lead).map_err(|e| format!("template: {e}"))?;
-                Ok(self.sms.send_sms(&SmsMessage { meta, to, body: rendered.body }).await)
+                let rendered = self
+                    .templates
+                    .sms(lead)
+                    .map_err(|e| format!("template: {e}"))?;
+                Ok(self
+                    .sms
+                    .send_sms(&SmsMessage {
+                        meta,
+                        to,
+                        body: rendered.body,
+                    })
+                    .await)
             }
             Channel::Email => {
                 let to = Email::parse(&n.recipient).map_err(|e| format!("recipient {e}"))?;
-                let r = self.templates.email(lead).map_err(|e| format!("template: {e}"))?;
-                Ok(self.email.send_email(&EmailMessage { meta, to, subject: r.subject, text: r.text, html: r.html }).await)
+                let r = self
+                    .templates
+                    .email(lead)
+                    .map_err(|e| format!("template: {e}"))?;
+                Ok(self
+                    .email
+                    .send_email(&EmailMessage {
+                        meta,
+                        to,
+                        subject: r.subject,
+                        text: r.text,
+                        html: r.html,
+                    })
+                    .await)
             }
         }
     }
 
     async fn fail(&self, n: &Notification, reason: &str) -> Outcome {
-        match self.notifications.mark_failed(n.id, n.attempts, reason, self.clock.now()).await {
+        match self
+            .notifications
+            .mark_failed(n.id, n.attempts, reason, self.clock.now())
+            .await
+        {
             Ok(_) => {
                 tracing::warn!(notification_id = %n.id, lead_id = %n.lead_id, channel = n.channel.as_str(), reason, "notification failed");
                 Outcome::Failed

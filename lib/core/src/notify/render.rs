@@ -12,7 +12,8 @@ use crate::domain::{Form, Lead, PaymentMethod};
 
 const PARTS: [&str; 4] = ["sms", "subject", "text", "html"];
 
-const PROFTEST_SMS: &str = "{{ name }}, спасибо, что прошли профтест! Подробности отправили на почту.";
+const PROFTEST_SMS: &str =
+    "{{ name }}, спасибо, что прошли профтест! Подробности отправили на почту.";
 const PROFTEST_SUBJECT: &str = "{{ name }}, результаты профтеста";
 const PROFTEST_TEXT: &str = "Здравствуйте, {{ name }}!
 
@@ -44,11 +45,23 @@ const EXPRESS_HTML: &str = "<p>Здравствуйте, {{ name }}!</p>
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read template file {path}")]
-    Read { path: String, #[source] source: std::io::Error },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("template file {path} is not valid JSON of the form {{\"proftest\": {{\"sms\": …}}}}")]
-    Parse { path: String, #[source] source: serde_json::Error },
+    Parse {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("template {name} is invalid")]
-    Invalid { name: String, #[source] source: minijinja::Error },
+    Invalid {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
 }
 
 /// Overrides as read from the file: any form, any part, the rest keeps its default.
@@ -96,22 +109,46 @@ impl Templates {
     }
 
     /// Defaults, with whatever the JSON file at `path` overrides.
-    pub fn from_file(path: &Path, payment_links: BTreeMap<PaymentMethod, String>) -> Result<Self, TemplateError> {
+    pub fn from_file(
+        path: &Path,
+        payment_links: BTreeMap<PaymentMethod, String>,
+    ) -> Result<Self, TemplateError> {
         let shown = path.display().to_string();
-        let raw = std::fs::read_to_string(path).map_err(|source| TemplateError::Read { path: shown.clone(), source })?;
+        let raw = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let overrides: Overrides =
-            serde_json::from_str(&raw).map_err(|source| TemplateError::Parse { path: shown, source })?;
+            serde_json::from_str(&raw).map_err(|source| TemplateError::Parse {
+                path: shown,
+                source,
+            })?;
         Self::build(overrides, payment_links)
     }
 
-    fn build(overrides: Overrides, payment_links: BTreeMap<PaymentMethod, String>) -> Result<Self, TemplateError> {
+    fn build(
+        overrides: Overrides,
+        payment_links: BTreeMap<PaymentMethod, String>,
+    ) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
         env.set_keep_trailing_newline(false);
         let defaults = [
-            (Form::ProfTest, [PROFTEST_SMS, PROFTEST_SUBJECT, PROFTEST_TEXT, PROFTEST_HTML]),
-            (Form::ExpressCourse, [EXPRESS_SMS, EXPRESS_SUBJECT, EXPRESS_TEXT, EXPRESS_HTML]),
+            (
+                Form::ProfTest,
+                [PROFTEST_SMS, PROFTEST_SUBJECT, PROFTEST_TEXT, PROFTEST_HTML],
+            ),
+            (
+                Form::ExpressCourse,
+                [EXPRESS_SMS, EXPRESS_SUBJECT, EXPRESS_TEXT, EXPRESS_HTML],
+            ),
         ];
         for (form, sources) in defaults {
             let custom = match form {
@@ -129,7 +166,10 @@ impl Templates {
             }
             for (part, default) in PARTS.iter().zip(sources) {
                 let name = template_name(form, part);
-                let source = custom.get(*part).cloned().unwrap_or_else(|| default.to_owned());
+                let source = custom
+                    .get(*part)
+                    .cloned()
+                    .unwrap_or_else(|| default.to_owned());
                 env.add_template_owned(name.clone(), source)
                     .map_err(|source| TemplateError::Invalid { name, source })?;
             }
@@ -145,8 +185,14 @@ impl Templates {
         for form in [Form::ProfTest, Form::ExpressCourse] {
             for part in PARTS {
                 let name = template_name(form, part);
-                self.render_part(form, part, "Айгерим", Some(PaymentMethod::Kaspi), "proftest")
-                    .map_err(|source| TemplateError::Invalid { name, source })?;
+                self.render_part(
+                    form,
+                    part,
+                    "Айгерим",
+                    Some(PaymentMethod::Kaspi),
+                    "proftest",
+                )
+                .map_err(|source| TemplateError::Invalid { name, source })?;
             }
         }
         Ok(())
@@ -170,15 +216,29 @@ impl Templates {
     }
 
     pub fn sms(&self, lead: &Lead) -> Result<RenderedSms, minijinja::Error> {
-        let body = self.render_part(lead.form, "sms", first_name(&lead.name), lead.payment_method, lead.source_campaign.as_str())?;
-        Ok(RenderedSms { body: body.trim().to_owned() })
+        let body = self.render_part(
+            lead.form,
+            "sms",
+            first_name(&lead.name),
+            lead.payment_method,
+            lead.source_campaign.as_str(),
+        )?;
+        Ok(RenderedSms {
+            body: body.trim().to_owned(),
+        })
     }
 
     pub fn email(&self, lead: &Lead) -> Result<RenderedEmail, minijinja::Error> {
         let name = first_name(&lead.name);
         let campaign = lead.source_campaign.as_str();
         Ok(RenderedEmail {
-            subject: header_safe(&self.render_part(lead.form, "subject", name, lead.payment_method, campaign)?),
+            subject: header_safe(&self.render_part(
+                lead.form,
+                "subject",
+                name,
+                lead.payment_method,
+                campaign,
+            )?),
             text: self.render_part(lead.form, "text", name, lead.payment_method, campaign)?,
             html: self.render_part(lead.form, "html", name, lead.payment_method, campaign)?,
         })
@@ -192,8 +252,17 @@ fn first_name(full: &str) -> &str {
 /// A header value: control characters (CR/LF above all) become spaces, runs of whitespace one
 /// space, at most 200 characters.
 pub fn header_safe(raw: &str) -> String {
-    let cleaned: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    cleaned.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(200).collect()
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect()
 }
 
 #[cfg(test)]
@@ -222,32 +291,50 @@ mod tests {
     }
 
     fn links() -> BTreeMap<PaymentMethod, String> {
-        BTreeMap::from([(PaymentMethod::Kaspi, "https://pay.kaspi.kz/pay/abc?x=1&y=2".to_owned())])
+        BTreeMap::from([(
+            PaymentMethod::Kaspi,
+            "https://pay.kaspi.kz/pay/abc?x=1&y=2".to_owned(),
+        )])
     }
 
     #[test]
     fn express_course_texts_carry_the_method_and_its_link() {
         let t = Templates::defaults(links()).unwrap();
-        let l = lead(Form::ExpressCourse, "Айгерим Касымова", Some(PaymentMethod::Kaspi));
+        let l = lead(
+            Form::ExpressCourse,
+            "Айгерим Касымова",
+            Some(PaymentMethod::Kaspi),
+        );
         let sms = t.sms(&l).unwrap();
-        assert_eq!(sms.body, "Айгерим, заявка на экспресс-курс принята. Оплата Kaspi: https://pay.kaspi.kz/pay/abc?x=1&y=2");
+        assert_eq!(
+            sms.body,
+            "Айгерим, заявка на экспресс-курс принята. Оплата Kaspi: https://pay.kaspi.kz/pay/abc?x=1&y=2"
+        );
         let email = t.email(&l).unwrap();
         assert_eq!(email.subject, "Заявка на экспресс-курс: оплата Kaspi");
         assert!(email.text.contains("https://pay.kaspi.kz/pay/abc?x=1&y=2"));
-        assert!(email.html.contains("href=\"https:&#x2f;&#x2f;pay.kaspi.kz&#x2f;pay&#x2f;abc?x=1&amp;y=2\""));
+        assert!(
+            email
+                .html
+                .contains("href=\"https:&#x2f;&#x2f;pay.kaspi.kz&#x2f;pay&#x2f;abc?x=1&amp;y=2\"")
+        );
     }
 
     #[test]
     fn a_method_without_a_link_leaves_the_link_out() {
         let t = Templates::defaults(links()).unwrap();
-        let sms = t.sms(&lead(Form::ExpressCourse, "A", Some(PaymentMethod::Halyk))).unwrap();
+        let sms = t
+            .sms(&lead(Form::ExpressCourse, "A", Some(PaymentMethod::Halyk)))
+            .unwrap();
         assert_eq!(sms.body, "A, заявка на экспресс-курс принята.");
     }
 
     #[test]
     fn user_values_are_escaped_in_html_and_never_break_the_subject() {
         let mut overrides = Overrides::default();
-        overrides.proftest.insert("subject".into(), "Hi {{ name }}".into());
+        overrides
+            .proftest
+            .insert("subject".into(), "Hi {{ name }}".into());
         let t = Templates::build(overrides, BTreeMap::new()).unwrap();
         let l = lead(Form::ProfTest, "<script>x</script>\r\nBcc:", None);
         let email = t.email(&l).unwrap();
@@ -260,15 +347,26 @@ mod tests {
     #[test]
     fn overrides_replace_only_the_parts_they_name_and_typos_fail_at_load() {
         let mut overrides = Overrides::default();
-        overrides.proftest.insert("sms".into(), "Привет, {{ name }}!".into());
+        overrides
+            .proftest
+            .insert("sms".into(), "Привет, {{ name }}!".into());
         let t = Templates::build(overrides, BTreeMap::new()).unwrap();
         let l = lead(Form::ProfTest, "Айгерим", None);
         assert_eq!(t.sms(&l).unwrap().body, "Привет, Айгерим!");
-        assert!(t.email(&l).unwrap().text.starts_with("Здравствуйте, Айгерим!"));
+        assert!(
+            t.email(&l)
+                .unwrap()
+                .text
+                .starts_with("Здравствуйте, Айгерим!")
+        );
 
         let mut typo = Overrides::default();
-        typo.proftest.insert("sms".into(), "Привет, {{ nmae }}!".into());
-        assert!(matches!(Templates::build(typo, BTreeMap::new()), Err(TemplateError::Invalid { .. })));
+        typo.proftest
+            .insert("sms".into(), "Привет, {{ nmae }}!".into());
+        assert!(matches!(
+            Templates::build(typo, BTreeMap::new()),
+            Err(TemplateError::Invalid { .. })
+        ));
         let mut unknown_part = Overrides::default();
         unknown_part.proftest.insert("smss".into(), "x".into());
         assert!(Templates::build(unknown_part, BTreeMap::new()).is_err());
@@ -279,9 +377,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tmpl-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.json");
-        std::fs::write(&good, r#"{"expresscourse": {"sms": "Оплата: {{ payment_method }}"}}"#).unwrap();
+        std::fs::write(
+            &good,
+            r#"{"expresscourse": {"sms": "Оплата: {{ payment_method }}"}}"#,
+        )
+        .unwrap();
         let t = Templates::from_file(&good, BTreeMap::new()).unwrap();
-        assert_eq!(t.sms(&lead(Form::ExpressCourse, "A", Some(PaymentMethod::Halyk))).unwrap().body, "Оплата: Halyk");
+        assert_eq!(
+            t.sms(&lead(Form::ExpressCourse, "A", Some(PaymentMethod::Halyk)))
+                .unwrap()
+                .body,
+            "Оплата: Halyk"
+        );
         let bad = dir.join("bad.json");
         std::fs::write(&bad, "{").unwrap();
         let err = Templates::from_file(&bad, BTreeMap::new()).unwrap_err();

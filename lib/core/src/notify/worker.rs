@@ -30,7 +30,10 @@ pub struct LocalScheduler(Arc<WakePlan>);
 
 impl LocalScheduler {
     pub fn new() -> Self {
-        LocalScheduler(Arc::new(WakePlan { notify: Notify::new(), planned_ms: AtomicI64::new(i64::MIN) }))
+        LocalScheduler(Arc::new(WakePlan {
+            notify: Notify::new(),
+            planned_ms: AtomicI64::new(i64::MIN),
+        }))
     }
 }
 
@@ -42,7 +45,12 @@ impl Default for LocalScheduler {
 
 #[async_trait]
 impl NotificationScheduler for LocalScheduler {
-    async fn schedule(&self, _lead_id: LeadId, send_at: Timestamp, _correlation_id: &str) -> Result<(), SchedulerError> {
+    async fn schedule(
+        &self,
+        _lead_id: LeadId,
+        send_at: Timestamp,
+        _correlation_id: &str,
+    ) -> Result<(), SchedulerError> {
         if send_at.as_millisecond() < self.0.planned_ms.load(Ordering::Acquire) {
             self.0.notify.notify_one();
         }
@@ -62,7 +70,11 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { batch: 64, idle_poll: Duration::from_secs(30), error_pause: Duration::from_secs(1) }
+        WorkerConfig {
+            batch: 64,
+            idle_poll: Duration::from_secs(30),
+            error_pause: Duration::from_secs(1),
+        }
     }
 }
 
@@ -82,7 +94,13 @@ impl Worker {
         wake: LocalScheduler,
         config: WorkerConfig,
     ) -> Self {
-        Worker { dispatcher, store, clock, wake, config }
+        Worker {
+            dispatcher,
+            store,
+            clock,
+            wake,
+            config,
+        }
     }
 
     /// Runs until `shutdown` turns true. A round in progress (claimed rows being sent) is
@@ -90,8 +108,13 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         match self.store.release_all_claims().await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(rows = n, "recovered notifications left mid-send by a previous process"),
-            Err(e) => tracing::error!(error = %crate::error_chain(&e), "could not recover abandoned claims; they will be re-claimed when their lease expires"),
+            Ok(n) => tracing::warn!(
+                rows = n,
+                "recovered notifications left mid-send by a previous process"
+            ),
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "could not recover abandoned claims; they will be re-claimed when their lease expires")
+            }
         }
         loop {
             if *shutdown.borrow() {
@@ -113,7 +136,10 @@ impl Worker {
                 }
             };
             let wake_at = crate::time::add(self.clock.now(), pause);
-            self.wake.0.planned_ms.store(wake_at.as_millisecond(), Ordering::Release);
+            self.wake
+                .0
+                .planned_ms
+                .store(wake_at.as_millisecond(), Ordering::Release);
             // A row committed between the storage read and this store would be missed until
             // `pause` ends; re-reading closes that window.
             let pause = match self.store.next_due().await {
@@ -143,6 +169,9 @@ impl Worker {
 
 /// Time from `now` to `at`, zero if `at` has passed; never more than a day.
 fn until(now: Timestamp, at: Timestamp) -> Duration {
-    let ms = at.as_millisecond().saturating_sub(now.as_millisecond()).clamp(0, 86_400_000);
+    let ms = at
+        .as_millisecond()
+        .saturating_sub(now.as_millisecond())
+        .clamp(0, 86_400_000);
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

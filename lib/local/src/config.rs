@@ -1,0 +1,136 @@
+//! landing-local's configuration (README "Configuration"): read once, every error names its
+//! variable, unknown variables with our prefixes are refused.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use http::HeaderValue;
+use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
+
+const LOCAL_VARS: &[&str] = &[
+    "LANDING_ADDR",
+    "LANDING_DATA_DIR",
+    "LANDING_TRANSPORT",
+    "CORS_ALLOWED_ORIGINS",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers: only same-origin pages (or non-browser clients) can post.
+    Off,
+    Any,
+    Origins(Vec<HeaderValue>),
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub notify: NotifySettings,
+    pub cors: Cors,
+}
+
+impl LocalConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let known: Vec<&str> = LOCAL_VARS.iter().chain(NOTIFY_VARS).copied().collect();
+        env.reject_unknown(&["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_"], &known)?;
+        match env.get("LANDING_TRANSPORT") {
+            None | Some("outbox") => {}
+            Some("aws") => {
+                return Err(ConfigError::new(
+                    "LANDING_TRANSPORT",
+                    "\"aws\" (SNS/SES) is not available in this build yet; use \"outbox\"",
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LANDING_TRANSPORT",
+                    format!("{other:?} is not one of outbox, aws"),
+                ));
+            }
+        }
+        let addr_raw = env.string_or("LANDING_ADDR", "127.0.0.1:3000");
+        let addr = addr_raw.parse().map_err(|_| {
+            ConfigError::new(
+                "LANDING_ADDR",
+                format!("{addr_raw:?} is not an address like 127.0.0.1:3000"),
+            )
+        })?;
+        Ok(LocalConfig {
+            addr,
+            data_dir: PathBuf::from(env.string_or("LANDING_DATA_DIR", "./data")),
+            notify: NotifySettings::from_env(env)?,
+            cors: cors(env.get("CORS_ALLOWED_ORIGINS"))?,
+        })
+    }
+}
+
+fn cors(raw: Option<&str>) -> Result<Cors, ConfigError> {
+    let Some(raw) = raw else { return Ok(Cors::Off) };
+    if raw == "*" {
+        return Ok(Cors::Any);
+    }
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let valid = rest.is_some_and(|host| !host.is_empty() && !host.contains('/'));
+        let value = HeaderValue::from_str(origin)
+            .ok()
+            .filter(|_| valid)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an origin like https://school.kz"),
+                )
+            })?;
+        origins.push(value);
+    }
+    Ok(Cors::Origins(origins))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_readme() {
+        let c = LocalConfig::from_env(&Env::default()).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.notify.delay.as_secs(), 600);
+        assert_eq!(c.cors, Cors::Off);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("LANDING_ADDR", "localhost"),
+            ("NOTIFY_DELAY", "ten minutes"),
+            ("CORS_ALLOWED_ORIGINS", "school.kz"),
+            ("CORS_ALLOWED_ORIGINS", "https://school.kz/path"),
+            ("LANDING_TRANSPORT", "pigeon"),
+            ("LANDING_DATADIR", "/tmp"),
+        ] {
+            let err = LocalConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn cors_takes_a_comma_separated_allow_list() {
+        let c = LocalConfig::from_env(&Env::from_pairs([(
+            "CORS_ALLOWED_ORIGINS",
+            "https://school.kz, http://localhost:5173",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.cors,
+            Cors::Origins(vec![
+                HeaderValue::from_static("https://school.kz"),
+                HeaderValue::from_static("http://localhost:5173")
+            ])
+        );
+    }
+}
