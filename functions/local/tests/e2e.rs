@@ -1,0 +1,307 @@
+//! End to end against the real `landing-local` binary: a temporary data dir, a short
+//! `NOTIFY_DELAY`, real HTTP over loopback, SIGKILL and restart.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_landing-local");
+/// Generous: the suite shares two cores with everything else.
+const PATIENCE: Duration = Duration::from_secs(40);
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("landing-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Landing {
+    child: Child,
+    base: String,
+    data: PathBuf,
+}
+
+impl Landing {
+    /// Starts the binary on a free port and waits for it to say where it listens.
+    fn start(data: &Path, extra_env: &[(&str, &str)]) -> Landing {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LANDING_ADDR", "127.0.0.1:0")
+            .env("LANDING_DATA_DIR", data)
+            .env("NOTIFY_DELAY", "2s")
+            .env("NOTIFY_LEASE", "2s")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Ok(v) = serde_json::from_str::<Value>(&line) && v["message"] == "landing-local listening" {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx.recv_timeout(PATIENCE).expect("landing-local did not start listening");
+        Landing { child, base: format!("http://{addr}"), data: data.to_owned() }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "landing-local did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(self.data.join("landing.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+async fn post(base: &str, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
+    let mut req = client().post(format!("{base}{path}")).json(body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn lead(i: usize) -> Value {
+    json!({"name": format!("Лид {i}"), "phone": format!("+7701{:07}", i), "email": format!("lead{i}@mail.kz"), "slug": "kenesary"})
+}
+
+fn outbox(data: &Path) -> Vec<Value> {
+    match std::fs::read_to_string(data.join("outbox.jsonl")) {
+        Ok(s) => s.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// Waits until the outbox has at least `n` lines, then a little longer to catch extras.
+fn wait_outbox(data: &Path, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + PATIENCE;
+    while outbox(data).len() < n {
+        assert!(Instant::now() < deadline, "outbox has {} of {n} lines", outbox(data).len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    outbox(data)
+}
+
+/// Every (lead, channel) appears exactly once, and each id is one of `leads`.
+fn assert_exactly_once(lines: &[Value], leads: &[String], channels_per_lead: usize) {
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for l in lines {
+        *seen.entry((l["leadId"].as_str().unwrap().to_owned(), l["channel"].as_str().unwrap().to_owned())).or_default() += 1;
+    }
+    assert_eq!(seen.len(), leads.len() * channels_per_lead, "distinct (lead, channel) pairs");
+    assert!(seen.values().all(|&n| n == 1), "some message went out twice: {seen:?}");
+    assert!(seen.keys().all(|(lead, _)| leads.contains(lead)));
+}
+
+fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leads_are_committed_and_followed_by_one_sms_and_one_email_each() {
+    let dir = temp_dir("happy");
+    let app = Landing::start(&dir, &[]);
+    let mut ids = vec![];
+    for i in 0..3 {
+        let (status, body) = post(&app.base, "/api/landing/proftest", &lead(i), None).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["sourceCampaign"], "proftest_kenesary");
+        ids.push(body["leadId"].as_str().unwrap().to_owned());
+        // Committed before the answer: the row is there the moment the 201 is.
+        assert_eq!(count(&app.db(), &format!("SELECT COUNT(*) FROM landing_leads WHERE id = '{}'", ids[i])), 1);
+    }
+    let (status, body) = post(&app.base, "/api/landing/submit", &json!({"name": "Ерлан", "phone": "87051234567", "email": "erlan@mail.kz", "paymentMethod": "Halyk"}), None).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["sourceCampaign"], "expresscourse");
+    ids.push(body["leadId"].as_str().unwrap().to_owned());
+
+    assert!(outbox(&dir).is_empty(), "nothing may be sent before the delay");
+    let lines = wait_outbox(&dir, 8);
+    assert_exactly_once(&lines, &ids, 2);
+    let express_sms = lines.iter().find(|l| l["leadId"] == ids[3].as_str() && l["channel"] == "sms").unwrap();
+    assert!(express_sms["body"].as_str().unwrap().contains("Ерлан"));
+    assert_eq!(express_sms["to"], "+77051234567");
+    let db = app.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent'"), 8);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM unified_lead_tracking"), 8);
+    assert_eq!(app.terminate().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_retry_stores_nothing_new() {
+    let dir = temp_dir("idem");
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1h")]);
+    let body = lead(1);
+    let (s1, b1) = post(&app.base, "/api/landing/proftest", &body, Some("retry-key-1")).await;
+    let (s2, b2) = post(&app.base, "/api/landing/proftest", &body, Some("retry-key-1")).await;
+    assert_eq!((s1, s2), (201, 200));
+    assert_eq!(b1, b2);
+    let (s3, b3) = post(&app.base, "/api/landing/proftest", &lead(2), Some("retry-key-1")).await;
+    assert_eq!(s3, 422);
+    assert!(b3["fields"]["Idempotency-Key"].is_string());
+    let db = app.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), 1);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM scheduled_notifications"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_with_notifications_pending_loses_and_doubles_nothing() {
+    let dir = temp_dir("kill-pending");
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "3s")]);
+    let mut ids = vec![];
+    for i in 0..10 {
+        let (status, body) = post(&app.base, "/api/landing/proftest", &lead(100 + i), None).await;
+        assert_eq!(status, 201);
+        ids.push(body["leadId"].as_str().unwrap().to_owned());
+    }
+    app.kill9();
+    assert!(outbox(&dir).is_empty(), "killed before anything was due");
+
+    let app = Landing::start(&dir, &[]);
+    let lines = wait_outbox(&dir, 20);
+    assert_exactly_once(&lines, &ids, 2);
+    assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent' AND attempts = 1"), 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_a_notification_is_being_sent_resends_it_exactly_once() {
+    let dir = temp_dir("kill-sending");
+    // A FIFO as outbox: the send blocks opening it until someone reads, so the process is
+    // provably killed mid-send with the row claimed and nothing written.
+    let fifo = dir.join("outbox.jsonl");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
+    let (status, body) = post(&app.base, "/api/landing/proftest", &json!({"name": "Асель", "phone": "+77019998877"}), None).await;
+    assert_eq!(status, 201);
+    let id = body["leadId"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + PATIENCE;
+    while count(&app.db(), "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sending'") == 0 {
+        assert!(Instant::now() < deadline, "notification was never claimed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.kill9();
+    std::fs::remove_file(&fifo).unwrap();
+
+    let app = Landing::start(&dir, &[]);
+    let lines = wait_outbox(&dir, 1);
+    assert_exactly_once(&lines, &[id], 1);
+    assert_eq!(count(&app.db(), "SELECT attempts FROM scheduled_notifications WHERE status = 'sent'"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_submissions_give_200_leads_and_400_notifications() {
+    let dir = temp_dir("concurrent");
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "3s")]);
+    let base = app.base.clone();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let (path, body) = if i % 2 == 0 {
+                    ("/api/landing/proftest", lead(1000 + i))
+                } else {
+                    let mut b = lead(1000 + i);
+                    b["paymentMethod"] = json!(["kaspi", "halyk", "robokassa"][i % 3]);
+                    ("/api/landing/submit", b)
+                };
+                post(&base, path, &body, Some(&format!("concurrent-{i}"))).await
+            })
+        })
+        .collect();
+    let mut ids = vec![];
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["leadId"].as_str().unwrap().to_owned());
+    }
+    let db = app.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), 200);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM scheduled_notifications"), 400);
+    let lines = wait_outbox(&dir, 400);
+    assert_exactly_once(&lines, &ids, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_email_with_a_valid_phone_gets_only_an_sms() {
+    let dir = temp_dir("sms-only");
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
+    let (status, body) = post(&app.base, "/api/landing/proftest", &json!({"name": "Дана", "phone": "8 701 555 44 33", "email": "dana@@mail"}), None).await;
+    assert_eq!(status, 201);
+    let id = body["leadId"].as_str().unwrap().to_owned();
+    let (status, body) = post(&app.base, "/api/landing/proftest", &json!({"name": "Дана", "phone": "555", "email": "dana@@mail"}), None).await;
+    assert_eq!(status, 422);
+    assert!(body["fields"]["phone"].is_string() && body["fields"]["email"].is_string());
+
+    let lines = wait_outbox(&dir, 1);
+    assert_exactly_once(&lines, &[id.clone()], 1);
+    assert_eq!(lines[0]["channel"], "sms");
+    let warnings: String = app.db().query_row("SELECT warnings FROM landing_leads WHERE id = ?1", [&id], |r| r.get(0)).unwrap();
+    assert!(warnings.contains("email"), "{warnings}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_on_the_same_data_dir_refuses_to_start() {
+    let dir = temp_dir("lock");
+    let _app = Landing::start(&dir, &[]);
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("LANDING_ADDR", "127.0.0.1:0")
+        .env("LANDING_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("in use by another landing-local process"), "{text}");
+}
+
+#[test]
+fn invalid_configuration_stops_the_process_and_names_the_variable() {
+    for (var, value) in [("NOTIFY_DELAY", "soon"), ("LANDING_ADDR", "nowhere"), ("LANDING_TRANSPORTT", "outbox")] {
+        let out = Command::new(BIN).env_clear().env(var, value).env("LANDING_DATA_DIR", temp_dir("config")).output().unwrap();
+        assert!(!out.status.success(), "{var}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains(var), "{var}: {text}");
+    }
+}
