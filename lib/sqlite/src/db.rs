@@ -28,9 +28,17 @@ pub struct CommitFailed(String);
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("cannot open database {path}")]
-    Open { path: String, #[source] source: rusqlite::Error },
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("cannot migrate database {path}")]
-    Migrate { path: String, #[source] source: rusqlite::Error },
+    Migrate {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("cannot start the database thread")]
     Thread(#[source] std::io::Error),
 }
@@ -51,15 +59,24 @@ impl Db {
     /// Opens (creating if needed) and migrates the database, then starts the writer thread.
     pub fn open(path: &Path) -> Result<Db, OpenError> {
         let shown = path.display().to_string();
-        let mut conn = Connection::open(path).map_err(|source| OpenError::Open { path: shown.clone(), source })?;
+        let mut conn = Connection::open(path).map_err(|source| OpenError::Open {
+            path: shown.clone(),
+            source,
+        })?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )
-        .map_err(|source| OpenError::Open { path: shown.clone(), source })?;
-        schema::migrate(&mut conn).map_err(|source| OpenError::Migrate { path: shown, source })?;
+        .map_err(|source| OpenError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        schema::migrate(&mut conn).map_err(|source| OpenError::Migrate {
+            path: shown,
+            source,
+        })?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -78,7 +95,9 @@ impl Db {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
             let result = match conn {
-                None => Err(StoreError::unavailable(CommitFailed("could not begin".into()))),
+                None => Err(StoreError::unavailable(CommitFailed(
+                    "could not begin".into(),
+                ))),
                 Some(conn) => in_savepoint(conn, f),
             };
             Box::new(move |commit: Result<(), CommitFailed>| {
@@ -88,8 +107,12 @@ impl Db {
                 });
             })
         });
-        self.jobs.send(job).map_err(|_| StoreError::unavailable(CommitFailed("database thread has stopped".into())))?;
-        rx.await.map_err(|_| StoreError::unavailable(CommitFailed("database thread dropped the job".into())))?
+        self.jobs.send(job).map_err(|_| {
+            StoreError::unavailable(CommitFailed("database thread has stopped".into()))
+        })?;
+        rx.await.map_err(|_| {
+            StoreError::unavailable(CommitFailed("database thread dropped the job".into()))
+        })?
     }
 }
 
@@ -97,10 +120,12 @@ fn in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job").map_err(StoreError::unavailable)?;
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(StoreError::unavailable)?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE job").map_err(StoreError::unavailable)?;
+            conn.execute_batch("RELEASE job")
+                .map_err(StoreError::unavailable)?;
             Ok(v)
         }
         Err(e) => {

@@ -1,7 +1,10 @@
 //! SQLite adapters for the storage ports: WAL, `synchronous=FULL`, one writer thread with group
 //! commit. Used by landing-local; Lambda binaries never link this crate.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod db;
 mod schema;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use landing_core::domain::{
-    Contact, CrmState, Email, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, Tracking,
-    Utm,
+    Contact, CrmState, Email, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod,
+    PersonKey, Phone, SourceCampaign, StoredResponse, Tracking, Utm,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError};
 use landing_core::time;
@@ -108,9 +108,15 @@ impl LeadRow {
     fn into_lead(self) -> Result<Lead, StoreError> {
         let [source, medium, campaign, content, term] = self.utm;
         Ok(Lead {
-            id: self.id.parse().map_err(|e| corrupt("landing_leads.id", e))?,
+            id: self
+                .id
+                .parse()
+                .map_err(|e| corrupt("landing_leads.id", e))?,
             created_at: ts(&self.created_at, "landing_leads.created_at")?,
-            form: self.form.parse().map_err(|e| corrupt("landing_leads.form", e))?,
+            form: self
+                .form
+                .parse()
+                .map_err(|e| corrupt("landing_leads.form", e))?,
             source_campaign: SourceCampaign::from_stored(&self.source_campaign)
                 .map_err(|e| corrupt("landing_leads.source_campaign", e))?,
             name: self.name,
@@ -118,19 +124,31 @@ impl LeadRow {
             phone: Contact::<Phone>::from_stored(self.phone.as_deref()),
             payment_method: self
                 .payment_method
-                .map(|p| PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e)))
+                .map(|p| {
+                    PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e))
+                })
                 .transpose()?,
             metadata: self
                 .metadata
                 .map(|m| serde_json::from_str(&m).map_err(|e| corrupt("landing_leads.metadata", e)))
                 .transpose()?,
-            utm: Utm { source, medium, campaign, content, term },
+            utm: Utm {
+                source,
+                medium,
+                campaign,
+                content,
+                term,
+            },
             referrer: self.referrer,
             page_url: self.page_url,
-            warnings: serde_json::from_str(&self.warnings).map_err(|e| corrupt("landing_leads.warnings", e))?,
+            warnings: serde_json::from_str(&self.warnings)
+                .map_err(|e| corrupt("landing_leads.warnings", e))?,
             correlation_id: self.correlation_id,
             crm: CrmState {
-                status: self.crm_status.parse().map_err(|e| corrupt("landing_leads.crm_status", e))?,
+                status: self
+                    .crm_status
+                    .parse()
+                    .map_err(|e| corrupt("landing_leads.crm_status", e))?,
                 attempts: self.crm_attempts,
                 error: self.crm_error,
                 amocrm_lead_id: self.amocrm_lead_id,
@@ -141,7 +159,8 @@ impl LeadRow {
     }
 }
 
-const NOTIFICATION_COLUMNS: &str = "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
+const NOTIFICATION_COLUMNS: &str =
+    "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
     claimed_until, last_error, provider_message_id, sent_at";
 
 struct NotificationRow {
@@ -180,12 +199,21 @@ impl NotificationRow {
     fn into_notification(self) -> Result<Notification, StoreError> {
         Ok(Notification {
             id: Uuid::parse_str(&self.id).map_err(|e| corrupt("scheduled_notifications.id", e))?,
-            lead_id: self.lead_id.parse().map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
-            channel: self.channel.parse().map_err(|e| corrupt("scheduled_notifications.channel", e))?,
+            lead_id: self
+                .lead_id
+                .parse()
+                .map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
+            channel: self
+                .channel
+                .parse()
+                .map_err(|e| corrupt("scheduled_notifications.channel", e))?,
             recipient: self.recipient,
             source_campaign: self.source_campaign,
             send_at: ts(&self.send_at, "scheduled_notifications.send_at")?,
-            status: self.status.parse().map_err(|e| corrupt("scheduled_notifications.status", e))?,
+            status: self
+                .status
+                .parse()
+                .map_err(|e| corrupt("scheduled_notifications.status", e))?,
             attempts: self.attempts,
             claimed_until: opt_ts(self.claimed_until, "scheduled_notifications.claimed_until")?,
             last_error: self.last_error,
@@ -260,17 +288,59 @@ const TRACKING_COLUMNS: &str = "person_key, first_seen, last_seen, first_campaig
     last_lead_id, proftest_count, expresscourse_count, last_payment_method, amocrm_contact_id, amocrm_lead_id";
 
 fn read_tracking(c: &Connection, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
-    type Raw = (String, String, String, String, String, String, String, u32, u32, Option<String>, Option<i64>, Option<i64>);
+    type Raw = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        u32,
+        u32,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
     let raw: Option<Raw> = c
-        .prepare_cached(&format!("SELECT {TRACKING_COLUMNS} FROM unified_lead_tracking WHERE person_key = ?1"))
+        .prepare_cached(&format!(
+            "SELECT {TRACKING_COLUMNS} FROM unified_lead_tracking WHERE person_key = ?1"
+        ))
         .and_then(|mut st| {
             st.query_row([key.as_str()], |r| {
-                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?))
+                Ok((
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                ))
             })
             .optional()
         })
         .map_err(unavailable)?;
-    let Some((first_seen, last_seen, first_campaign, first_utm, last_campaign, last_utm, last_lead_id, pt, ec, pm, contact, deal)) = raw else {
+    let Some((
+        first_seen,
+        last_seen,
+        first_campaign,
+        first_utm,
+        last_campaign,
+        last_utm,
+        last_lead_id,
+        pt,
+        ec,
+        pm,
+        contact,
+        deal,
+    )) = raw
+    else {
         return Ok(None);
     };
     Ok(Some(Tracking {
@@ -278,14 +348,21 @@ fn read_tracking(c: &Connection, key: &PersonKey) -> Result<Option<Tracking>, St
         first_seen: ts(&first_seen, "unified_lead_tracking.first_seen")?,
         last_seen: ts(&last_seen, "unified_lead_tracking.last_seen")?,
         first_campaign,
-        first_utm: serde_json::from_str(&first_utm).map_err(|e| corrupt("unified_lead_tracking.first_utm", e))?,
+        first_utm: serde_json::from_str(&first_utm)
+            .map_err(|e| corrupt("unified_lead_tracking.first_utm", e))?,
         last_campaign,
-        last_utm: serde_json::from_str(&last_utm).map_err(|e| corrupt("unified_lead_tracking.last_utm", e))?,
-        last_lead_id: last_lead_id.parse().map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
+        last_utm: serde_json::from_str(&last_utm)
+            .map_err(|e| corrupt("unified_lead_tracking.last_utm", e))?,
+        last_lead_id: last_lead_id
+            .parse()
+            .map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
         proftest_count: pt,
         expresscourse_count: ec,
         last_payment_method: pm
-            .map(|p| PaymentMethod::parse(&p).map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e)))
+            .map(|p| {
+                PaymentMethod::parse(&p)
+                    .map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e))
+            })
             .transpose()?,
         amocrm_contact_id: contact,
         amocrm_lead_id: deal,
@@ -318,7 +395,11 @@ fn write_tracking(c: &Connection, t: &Tracking) -> Result<(), StoreError> {
 }
 
 /// Looks the key up; `Some(outcome)` if the request must not be executed again.
-fn check_idempotency(c: &Connection, rec: &IdempotencyRecord, now: Timestamp) -> Result<Option<IntakeOutcome>, StoreError> {
+fn check_idempotency(
+    c: &Connection,
+    rec: &IdempotencyRecord,
+    now: Timestamp,
+) -> Result<Option<IntakeOutcome>, StoreError> {
     type Raw = (String, String, Option<u16>, Option<String>, String);
     let existing: Option<Raw> = c
         .prepare_cached("SELECT payload_hash, status, response_status, response_body, expires_at FROM idempotency WHERE key = ?1")
@@ -334,7 +415,9 @@ fn check_idempotency(c: &Connection, rec: &IdempotencyRecord, now: Timestamp) ->
         return Ok(Some(IntakeOutcome::KeyReused));
     }
     match (status.as_str(), resp_status, resp_body) {
-        ("completed", Some(status), Some(body)) => Ok(Some(IntakeOutcome::Replay(StoredResponse { status, body }))),
+        ("completed", Some(status), Some(body)) => {
+            Ok(Some(IntakeOutcome::Replay(StoredResponse { status, body })))
+        }
         _ => Ok(Some(IntakeOutcome::InFlight)),
     }
 }
@@ -347,7 +430,11 @@ fn claim(
     lease: Duration,
     limit: usize,
 ) -> Result<Vec<Notification>, StoreError> {
-    let lead_filter = if lead.is_some() { "AND lead_id = ?5" } else { "AND ?5 IS NULL" };
+    let lead_filter = if lead.is_some() {
+        "AND lead_id = ?5"
+    } else {
+        "AND ?5 IS NULL"
+    };
     // Each branch of the OR matches one of the two indexes on (status, ...).
     let sql = format!(
         "UPDATE scheduled_notifications
@@ -376,14 +463,20 @@ fn claim(
             .collect()
         })
         .map_err(unavailable)?;
-    let mut out = rows.into_iter().map(NotificationRow::into_notification).collect::<Result<Vec<_>, _>>()?;
-    out.sort_by(|a, b| (a.send_at, a.id).cmp(&(b.send_at, b.id)));
+    let mut out = rows
+        .into_iter()
+        .map(NotificationRow::into_notification)
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|n| (n.send_at, n.id));
     Ok(out)
 }
 
 /// A transition out of `sending`, allowed only to the holder of the latest claim.
 fn settle(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
-    c.prepare_cached(sql).and_then(|mut st| st.execute(params)).map(|n| n == 1).map_err(unavailable)
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params))
+        .map(|n| n == 1)
+        .map_err(unavailable)
 }
 
 #[async_trait]
@@ -434,9 +527,11 @@ impl LeadStore for SqliteStore {
         let row = self
             .db
             .run(move |c| {
-                c.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM landing_leads WHERE id = ?1"))
-                    .and_then(|mut st| st.query_row([id.to_string()], LeadRow::read).optional())
-                    .map_err(unavailable)
+                c.prepare_cached(&format!(
+                    "SELECT {LEAD_COLUMNS} FROM landing_leads WHERE id = ?1"
+                ))
+                .and_then(|mut st| st.query_row([id.to_string()], LeadRow::read).optional())
+                .map_err(unavailable)
             })
             .await?;
         row.map(LeadRow::into_lead).transpose()
@@ -458,21 +553,45 @@ impl LeadStore for SqliteStore {
                 .map_err(unavailable)
             })
             .await?;
-        rows.into_iter().map(NotificationRow::into_notification).collect()
+        rows.into_iter()
+            .map(NotificationRow::into_notification)
+            .collect()
     }
 }
 
 #[async_trait]
 impl NotificationStore for SqliteStore {
-    async fn claim_due(&self, due_by: Timestamp, now: Timestamp, lease: Duration, limit: usize) -> Result<Vec<Notification>, StoreError> {
-        self.db.run(move |c| claim(c, None, due_by, now, lease, limit)).await
+    async fn claim_due(
+        &self,
+        due_by: Timestamp,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.db
+            .run(move |c| claim(c, None, due_by, now, lease, limit))
+            .await
     }
 
-    async fn claim_for_lead(&self, lead_id: LeadId, due_by: Timestamp, now: Timestamp, lease: Duration) -> Result<Vec<Notification>, StoreError> {
-        self.db.run(move |c| claim(c, Some(lead_id), due_by, now, lease, 2)).await
+    async fn claim_for_lead(
+        &self,
+        lead_id: LeadId,
+        due_by: Timestamp,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.db
+            .run(move |c| claim(c, Some(lead_id), due_by, now, lease, 2))
+            .await
     }
 
-    async fn mark_sent(&self, id: Uuid, attempt: u32, provider_message_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    async fn mark_sent(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        provider_message_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let provider = provider_message_id.to_owned();
         self.db
             .run(move |c| {
@@ -487,7 +606,13 @@ impl NotificationStore for SqliteStore {
             .await
     }
 
-    async fn release(&self, id: Uuid, attempt: u32, error: &str, retry_at: Timestamp) -> Result<bool, StoreError> {
+    async fn release(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        error: &str,
+        retry_at: Timestamp,
+    ) -> Result<bool, StoreError> {
         let error = error.to_owned();
         self.db
             .run(move |c| {
@@ -502,7 +627,13 @@ impl NotificationStore for SqliteStore {
             .await
     }
 
-    async fn mark_failed(&self, id: Uuid, attempt: u32, error: &str, _now: Timestamp) -> Result<bool, StoreError> {
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        error: &str,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let error = error.to_owned();
         self.db
             .run(move |c| {

@@ -1,0 +1,289 @@
+//! The claim → send → settle path (shared by the local worker and the AWS notify/sweeper
+//! functions) over real SQLite storage, with a scripted transport and a hand-moved clock.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use landing_core::domain::{CrmStatus, Form, NotificationStatus};
+use landing_core::intake::{IntakeConfig, IntakeService, Submitted};
+use landing_core::notify::{Dispatcher, LocalScheduler, RetryPolicy, Templates};
+use landing_core::ports::{
+    EmailMessage, EmailSender, LeadStore, ManualClock, SendError, SmsMessage, SmsSender,
+};
+use landing_sqlite::SqliteStore;
+use serde_json::json;
+
+/// A transport that answers from a script (then succeeds) and records what it was asked to send.
+#[derive(Default)]
+struct Scripted {
+    script: Mutex<VecDeque<Result<(), SendError>>>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn failing(script: Vec<SendError>) -> Arc<Self> {
+        Arc::new(Scripted {
+            script: Mutex::new(script.into_iter().map(Err).collect()),
+            sent: Mutex::default(),
+        })
+    }
+
+    fn answer(&self, what: String) -> Result<String, SendError> {
+        self.script.lock().unwrap().pop_front().unwrap_or(Ok(()))?;
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(what);
+        Ok(format!("provider-{}", sent.len()))
+    }
+
+    fn sent(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl SmsSender for Scripted {
+    async fn send_sms(&self, msg: &SmsMessage) -> Result<String, SendError> {
+        self.answer(format!("sms {} {}", msg.to.as_str(), msg.body))
+    }
+}
+
+#[async_trait]
+impl EmailSender for Scripted {
+    async fn send_email(&self, msg: &EmailMessage) -> Result<String, SendError> {
+        self.answer(format!("email {} {}", msg.to.as_str(), msg.subject))
+    }
+}
+
+struct Setup {
+    store: Arc<SqliteStore>,
+    clock: ManualClock,
+    intake: IntakeService,
+    dispatcher: Dispatcher,
+}
+
+const DELAY: Duration = Duration::from_secs(600);
+
+fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
+    let dir = std::env::temp_dir().join(format!("dispatch-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(landing_sqlite::open(&dir.join("landing.db")).unwrap());
+    let clock = ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap());
+    let intake = IntakeService::new(
+        store.clone(),
+        Arc::new(LocalScheduler::new()),
+        Arc::new(clock.clone()),
+        IntakeConfig {
+            notify_delay: DELAY,
+            idempotency_ttl: Duration::from_secs(3600),
+            initial_crm_status: CrmStatus::Disabled,
+        },
+    );
+    let templates = Arc::new(Templates::defaults(BTreeMap::new()).unwrap());
+    let policy = RetryPolicy {
+        lease: Duration::from_secs(30),
+        max_attempts: 3,
+        backoff_base: Duration::from_secs(60),
+        backoff_max: Duration::from_secs(600),
+    };
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        store.clone(),
+        sms,
+        email,
+        templates,
+        Arc::new(clock.clone()),
+        policy,
+    );
+    Setup {
+        store,
+        clock,
+        intake,
+        dispatcher,
+    }
+}
+
+async fn submit(s: &Setup, phone: &str, email: Option<&str>) -> landing_core::domain::LeadId {
+    let mut body = json!({"name": "Айгерим Касымова", "phone": phone});
+    if let Some(e) = email {
+        body["email"] = json!(e);
+    }
+    let serde_json::Value::Object(fields) = body else {
+        unreachable!()
+    };
+    match s
+        .intake
+        .submit(Form::ProfTest, &fields, None, "corr")
+        .await
+        .unwrap()
+    {
+        Submitted::Created { lead_id, .. } => lead_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_sent_before_the_delay_and_everything_once_after_it() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let s = setup(sms.clone(), email.clone());
+    let lead = submit(&s, "+77011112233", Some("a@mail.kz")).await;
+
+    s.clock.advance(DELAY - Duration::from_secs(1));
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().claimed, 0);
+
+    s.clock.advance(Duration::from_secs(1));
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.claimed, report.sent), (2, 2));
+    assert_eq!(sms.sent(), vec!["sms +77011112233 Айгерим, спасибо, что прошли профтест! Подробности отправили на почту.".to_owned()]);
+    assert_eq!(
+        email.sent(),
+        vec!["email a@mail.kz Айгерим, результаты профтеста".to_owned()]
+    );
+
+    // A duplicate scheduler delivery and a later sweep find nothing to do.
+    assert_eq!(
+        s.dispatcher
+            .dispatch_lead(lead, Duration::ZERO)
+            .await
+            .unwrap()
+            .claimed,
+        0
+    );
+    s.clock.advance(Duration::from_secs(3600));
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().claimed, 0);
+    let rows = s.store.notifications_for_lead(lead).await.unwrap();
+    assert!(rows.iter().all(|n| n.status == NotificationStatus::Sent
+        && n.provider_message_id.is_some()
+        && n.sent_at.is_some()));
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_with_backoff_then_sent() {
+    let sms = Scripted::failing(vec![SendError::Transient("throttled".into())]);
+    let s = setup(sms.clone(), Arc::new(Scripted::default()));
+    let lead = submit(&s, "+77011112234", None).await;
+    s.clock.advance(DELAY);
+
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.claimed, report.retried), (1, 1));
+    let row = &s.store.notifications_for_lead(lead).await.unwrap()[0];
+    assert_eq!(
+        (row.status, row.attempts, row.last_error.as_deref()),
+        (NotificationStatus::Pending, 1, Some("throttled"))
+    );
+
+    // Backoff of the first attempt is 60 s: not before, then yes.
+    s.clock.advance(Duration::from_secs(59));
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().claimed, 0);
+    s.clock.advance(Duration::from_secs(1));
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 1);
+    assert_eq!(sms.sent().len(), 1);
+    let row = &s.store.notifications_for_lead(lead).await.unwrap()[0];
+    assert_eq!((row.status, row.attempts), (NotificationStatus::Sent, 2));
+}
+
+#[tokio::test]
+async fn transient_failures_past_max_attempts_end_failed_with_the_reason() {
+    let outage = || SendError::Transient("SNS down".into());
+    let sms = Scripted::failing(vec![outage(), outage(), outage(), outage()]);
+    let s = setup(sms.clone(), Arc::new(Scripted::default()));
+    let lead = submit(&s, "+77011112235", None).await;
+    s.clock.advance(DELAY);
+    for _ in 0..3 {
+        s.dispatcher.dispatch_due(10).await.unwrap();
+        s.clock.advance(Duration::from_secs(600));
+    }
+    let row = &s.store.notifications_for_lead(lead).await.unwrap()[0];
+    assert_eq!(row.status, NotificationStatus::Failed);
+    assert_eq!(row.attempts, 3);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("gave up after 3 attempts: SNS down")
+    );
+    assert!(sms.sent().is_empty());
+    s.clock.advance(Duration::from_secs(86_400));
+    assert_eq!(
+        s.dispatcher.dispatch_due(10).await.unwrap().claimed,
+        0,
+        "failed is final"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_fails_at_once_and_the_other_channel_still_goes() {
+    let email = Scripted::failing(vec![SendError::Permanent("address rejected".into())]);
+    let sms = Arc::new(Scripted::default());
+    let s = setup(sms.clone(), email.clone());
+    let lead = submit(&s, "+77011112236", Some("bounce@mail.kz")).await;
+    s.clock.advance(DELAY);
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.sent, report.failed), (1, 1));
+    let rows = s.store.notifications_for_lead(lead).await.unwrap();
+    let failed = rows
+        .iter()
+        .find(|n| n.status == NotificationStatus::Failed)
+        .unwrap();
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("permanent: address rejected")
+    );
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(sms.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn scheduler_delivery_sends_only_its_own_lead_and_tolerates_firing_early() {
+    let sms = Arc::new(Scripted::default());
+    let s = setup(sms.clone(), Arc::new(Scripted::default()));
+    let a = submit(&s, "+77011112237", None).await;
+    let _b = submit(&s, "+77011112238", None).await;
+    s.clock.advance(DELAY - Duration::from_secs(20));
+    assert_eq!(
+        s.dispatcher
+            .dispatch_lead(a, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .claimed,
+        0
+    );
+    assert_eq!(
+        s.dispatcher
+            .dispatch_lead(a, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
+    assert_eq!(sms.sent(), vec!["sms +77011112237 Айгерим, спасибо, что прошли профтест! Подробности отправили на почту.".to_owned()]);
+}
+
+#[tokio::test]
+async fn concurrent_dispatchers_send_each_notification_once() {
+    let sms = Arc::new(Scripted::default());
+    let email = Arc::new(Scripted::default());
+    let s = Arc::new(setup(sms.clone(), email.clone()));
+    for i in 0..30 {
+        submit(
+            &s,
+            &format!("+7701222{i:04}"),
+            Some(&format!("p{i}@mail.kz")),
+        )
+        .await;
+    }
+    s.clock.advance(DELAY);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.dispatcher.dispatch_due(100).await.unwrap() })
+        })
+        .collect();
+    let mut sent = 0;
+    for r in runs {
+        sent += r.await.unwrap().sent;
+    }
+    assert_eq!(sent, 60);
+    assert_eq!(sms.sent().len(), 30);
+    assert_eq!(email.sent().len(), 30);
+}
