@@ -305,3 +305,38 @@ fn invalid_configuration_stops_the_process_and_names_the_variable() {
         assert!(text.contains(var), "{var}: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_requests_in_flight_finish_and_every_201_is_stored() {
+    let dir = temp_dir("sigterm");
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1h")]);
+    let base = app.base.clone();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let resp = client().post(format!("{base}/api/landing/proftest")).json(&lead(5000 + i)).send().await;
+                match resp {
+                    Ok(r) if r.status() == 201 => r.json::<Value>().await.ok().and_then(|b| b["leadId"].as_str().map(str::to_owned)),
+                    // Refused after shutdown began: the client knows it was not accepted.
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let data = app.data.clone();
+    let status = app.terminate();
+    assert_eq!(status.code(), Some(0));
+    let mut accepted = vec![];
+    for t in tasks {
+        if let Some(id) = t.await.unwrap() {
+            accepted.push(id);
+        }
+    }
+    let db = rusqlite::Connection::open(data.join("landing.db")).unwrap();
+    for id in &accepted {
+        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM landing_leads WHERE id = '{id}'")), 1, "201 without a row");
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), accepted.len() as i64, "a row nobody was told about");
+}
