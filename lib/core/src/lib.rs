@@ -8,6 +8,7 @@
 )]
 
 pub mod config;
+pub mod crm;
 pub mod domain;
 pub mod http;
 pub mod intake;

@@ -185,6 +185,31 @@ pub trait EmailSender: Send + Sync {
     async fn send_email(&self, msg: &EmailMessage) -> Result<String, SendError>;
 }
 
+/// An OAuth token pair of the CRM integration. The refresh token is single-use: whoever
+/// refreshes must persist the new pair before using it.
+#[derive(Clone)]
+pub struct TokenPair {
+    pub access_token: secrecy::SecretString,
+    pub refresh_token: secrecy::SecretString,
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+/// Where the CRM token pair lives between processes (SQLite locally, a DynamoDB item on AWS).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn load(&self) -> Result<Option<TokenPair>, StoreError>;
+
+    /// Stores `new` only if the stored refresh token is still `expected_refresh` (`None`: no pair
+    /// stored yet), atomically. `false` means someone else replaced it first.
+    async fn replace(&self, expected_refresh: Option<&str>, new: &TokenPair) -> Result<bool, StoreError>;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
@@ -227,4 +252,90 @@ impl Clock for ManualClock {
             .map(|t| *t)
             .unwrap_or_else(|p| *p.into_inner())
     }
+}
+
+/// A CRM call failed. `Transient`: retry later; `Permanent`: the same request will never work
+/// (validation error, bad credentials, blocked account) — the lead is marked failed with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrmError {
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A contact to create together with a deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    pub name: String,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DealContact {
+    Existing(i64),
+    New(NewContact),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeal {
+    /// Our lead id, echoed back by the CRM to map answers to requests.
+    pub request_id: String,
+    pub name: String,
+    pub pipeline_id: i64,
+    pub status_id: Option<i64>,
+    pub tags: Vec<String>,
+    pub utm: crate::domain::Utm,
+    pub referrer: Option<String>,
+    pub contact: DealContact,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedDeal {
+    pub deal_id: i64,
+    pub contact_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealUpdate {
+    pub deal_id: i64,
+    /// Stage move: `pipeline_id` and `status_id` always travel together.
+    pub stage: Option<(i64, i64)>,
+    pub tags_to_add: Vec<String>,
+}
+
+/// The CRM operations the sync needs (AmoCRM's REST API in production, a fake in tests).
+#[async_trait]
+pub trait CrmApi: Send + Sync {
+    /// Fuzzy full-text contact search; callers re-check every hit.
+    async fn search_contacts(&self, query: &str, correlation_id: &str) -> Result<Vec<crate::crm::CrmContact>, CrmError>;
+    async fn deals_by_id(&self, ids: &[i64], correlation_id: &str) -> Result<Vec<crate::crm::CrmDeal>, CrmError>;
+    /// Creates the deals (with their new or existing contact); answers in the same order.
+    async fn create_deals(&self, deals: &[NewDeal], correlation_id: &str) -> Result<Vec<CreatedDeal>, CrmError>;
+    async fn update_deals(&self, updates: &[DealUpdate], correlation_id: &str) -> Result<(), CrmError>;
+    async fn add_notes(&self, notes: &[(i64, String)], correlation_id: &str) -> Result<(), CrmError>;
+}
+
+/// Which leads to hand back to the CRM sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    Lead(LeadId),
+    AllFailed,
+}
+
+/// The CRM columns of `landing_leads` and `unified_lead_tracking`.
+#[async_trait]
+pub trait CrmStateStore: Send + Sync {
+    /// Leads with `crm_status = pending`, oldest first.
+    async fn pending_crm(&self, limit: usize) -> Result<Vec<LeadId>, StoreError>;
+    /// The deal exists in the CRM: remember it at once, so no retry ever creates it again.
+    async fn record_crm_deal(&self, id: LeadId, deal_id: i64, contact_id: Option<i64>) -> Result<(), StoreError>;
+    /// `synced`, with the ids on the lead and on the tracking rows of `keys`, in one transaction.
+    async fn mark_crm_synced(&self, id: LeadId, deal_id: i64, contact_id: Option<i64>, keys: &[PersonKey], at: Timestamp) -> Result<(), StoreError>;
+    /// Counts an attempt and keeps the reason; `permanent` (or too many attempts, decided by the
+    /// caller) marks the lead `failed`. Returns the attempts so far.
+    async fn record_crm_failure(&self, id: LeadId, error: &str, permanent: bool) -> Result<u32, StoreError>;
+    /// `failed` (or one given lead) → `pending` again; returns how many.
+    async fn requeue_crm(&self, which: Requeue) -> Result<u64, StoreError>;
 }

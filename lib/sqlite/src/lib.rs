@@ -6,9 +6,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod crm;
 mod db;
 mod schema;
 mod store;
+mod tokens;
 
 pub use db::{Db, OpenError};
 pub use store::SqliteStore;

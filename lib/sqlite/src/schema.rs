@@ -76,6 +76,14 @@ const MIGRATIONS: &[&str] = &[
         created_at      TEXT NOT NULL,
         expires_at      TEXT NOT NULL
     );",
+    // 2: the AmoCRM OAuth token pair (one row), replaced by compare-and-swap.
+    "CREATE TABLE amocrm_tokens (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        access_token  TEXT NOT NULL,
+        refresh_token TEXT NOT NULL,
+        expires_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
