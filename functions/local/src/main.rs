@@ -1,12 +1,17 @@
-//! `landing-local`: the lead pipeline on one machine. Configuration: README "Configuration".
+//! `landing-local`: the lead pipeline on one machine. Configuration: README "Configuration";
+//! operator commands: README "Operator commands".
 
-use landing_local_runtime::{Env, LocalConfig};
+use landing_local_runtime::{Env, LocalConfig, admin};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     landing_core::telemetry::init();
     let config = LocalConfig::from_env(&Env::from_process())?;
-    landing_local_runtime::run(config, shutdown_signal()).await?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match admin::parse(&args)? {
+        Some(command) => println!("{}", admin::execute(command, &config).await?),
+        None => landing_local_runtime::run(config, shutdown_signal()).await?,
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use http::HeaderValue;
+use landing_amocrm::{AMOCRM_VARS, AmoSettings};
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
 
 const LOCAL_VARS: &[&str] = &[
@@ -22,18 +23,20 @@ pub enum Cors {
     Origins(Vec<HeaderValue>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalConfig {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     pub notify: NotifySettings,
     pub cors: Cors,
+    /// `None`: no AmoCRM credentials, the sync is disabled.
+    pub crm: Option<AmoSettings>,
 }
 
 impl LocalConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let known: Vec<&str> = LOCAL_VARS.iter().chain(NOTIFY_VARS).copied().collect();
-        env.reject_unknown(&["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_"], &known)?;
+        let known: Vec<&str> = LOCAL_VARS.iter().chain(NOTIFY_VARS).chain(AMOCRM_VARS).copied().collect();
+        env.reject_unknown(&["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_", "AMOCRM_"], &known)?;
         match env.get("LANDING_TRANSPORT") {
             None | Some("outbox") => {}
             Some("aws") => {
@@ -61,6 +64,7 @@ impl LocalConfig {
             data_dir: PathBuf::from(env.string_or("LANDING_DATA_DIR", "./data")),
             notify: NotifySettings::from_env(env)?,
             cors: cors(env.get("CORS_ALLOWED_ORIGINS"))?,
+            crm: AmoSettings::from_env(env)?,
         })
     }
 }

@@ -7,6 +7,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod admin;
 mod config;
 mod outbox;
 
@@ -21,6 +22,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderName, Method, header};
+use landing_amocrm::RetryConfig;
+use landing_core::crm::{CrmSync, CrmWorker, CrmWorkerConfig};
 use landing_core::domain::{CrmStatus, Form};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::notify::{Dispatcher, LocalScheduler, Worker, WorkerConfig};
@@ -31,6 +34,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use config::{Cors, LocalConfig};
 pub use landing_core::config::{ConfigError, Env};
 pub use outbox::Outbox;
+
+/// Attempts of one lead's CRM sync before it is marked failed (transient errors only).
+const CRM_MAX_ATTEMPTS: u32 = 8;
 
 /// How long shutdown waits for a dispatch round in progress to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,6 +61,8 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("AmoCRM client: {0}")]
+    Crm(String),
     #[error("server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -83,19 +91,36 @@ pub async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = LocalScheduler::new();
 
-    let intake = Arc::new(IntakeService::new(
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let crm_wake = Arc::new(tokio::sync::Notify::new());
+    let crm_worker = match &config.crm {
+        Some(settings) => {
+            let client = settings.client(store.clone(), RetryConfig::default()).map_err(|e| RunError::Crm(e.to_string()))?;
+            let sync = Arc::new(CrmSync::new(store.clone(), store.clone(), Arc::new(client), settings.crm.clone(), clock.clone(), CRM_MAX_ATTEMPTS));
+            let worker = CrmWorker::new(sync, store.clone(), crm_wake.clone(), CrmWorkerConfig::default());
+            tracing::info!(base_url = %settings.base_url, pipeline_id = settings.crm.pipeline_id, "AmoCRM sync enabled");
+            Some(tokio::spawn(worker.run(workers_stopped.clone())))
+        }
+        None => {
+            tracing::warn!("no AmoCRM credentials (AMOCRM_ACCESS_TOKEN or AMOCRM_CLIENT_ID): CRM sync is disabled, leads are stored with crm_status=disabled");
+            None
+        }
+    };
+    let mut intake = IntakeService::new(
         store.clone(),
         Arc::new(wake.clone()),
         clock.clone(),
         IntakeConfig {
             notify_delay: config.notify.delay,
             idempotency_ttl: IDEMPOTENCY_TTL,
-            initial_crm_status: CrmStatus::Disabled,
+            initial_crm_status: if config.crm.is_some() { CrmStatus::Pending } else { CrmStatus::Disabled },
         },
-    ));
-    tracing::warn!(
-        "AmoCRM sync is not part of this build: leads are stored with crm_status=disabled"
     );
+    if crm_worker.is_some() {
+        let wake_crm = crm_wake.clone();
+        intake = intake.with_commit_hook(Arc::new(move |_| wake_crm.notify_one()));
+    }
+    let intake = Arc::new(intake);
 
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
@@ -107,8 +132,7 @@ pub async fn run(
         config.notify.retry.clone(),
     ));
     let worker = Worker::new(dispatcher, store, clock, wake, WorkerConfig::default());
-    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(worker.run(worker_stopped));
+    let worker = tokio::spawn(worker.run(workers_stopped));
 
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -125,12 +149,15 @@ pub async fn run(
     let served = axum::serve(listener, router(intake, &config.cors))
         .with_graceful_shutdown(shutdown)
         .await;
-    tracing::info!("HTTP server stopped; finishing the notification round in progress");
-    let _ = stop_worker.send(true);
+    tracing::info!("HTTP server stopped; finishing the rounds in progress");
+    let _ = stop_workers.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, worker).await.is_err() {
-        tracing::warn!(
-            "notification worker did not stop in time; its claims expire and are resent after restart"
-        );
+        tracing::warn!("notification worker did not stop in time; its claims expire and are resent after restart");
+    }
+    if let Some(crm) = crm_worker
+        && tokio::time::timeout(DRAIN_TIMEOUT, crm).await.is_err()
+    {
+        tracing::warn!("CRM worker did not stop in time; its leads stay pending and are synced after restart");
     }
     served.map_err(RunError::Serve)
 }

@@ -1,0 +1,148 @@
+//! Operator commands of landing-local (README "Operator commands"):
+//!
+//! - `amocrm check` — reads the configured pipeline and reports the stage mapping; an unknown
+//!   stage is an error, a mapping onto the built-in won (142) / lost (143) stages a loud warning;
+//! - `amocrm auth --code CODE` — trades an OAuth authorization code for the first token pair;
+//! - `crm resync LEAD_ID | --failed` — hands leads back to the CRM sync.
+
+use std::sync::Arc;
+
+use landing_amocrm::{AmoClient, AmoSettings, RetryConfig};
+use landing_core::crm::{STATUS_LOST, STATUS_WON};
+use landing_core::domain::LeadId;
+use landing_core::ports::{CrmStateStore, Requeue};
+
+use crate::LocalConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    AmoCheck,
+    AmoAuth { code: String },
+    Resync(Requeue),
+}
+
+pub const USAGE: &str = "usage: landing-local [amocrm check | amocrm auth --code CODE | crm resync LEAD_ID | crm resync --failed]";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `Ok(None)`: no arguments, run the server.
+pub fn parse(args: &[String]) -> Result<Option<Command>, AdminError> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] => Ok(None),
+        ["amocrm", "check"] => Ok(Some(Command::AmoCheck)),
+        ["amocrm", "auth", "--code", code] if !code.is_empty() => Ok(Some(Command::AmoAuth { code: (*code).to_owned() })),
+        ["crm", "resync", "--failed"] => Ok(Some(Command::Resync(Requeue::AllFailed))),
+        ["crm", "resync", id] => id
+            .parse::<LeadId>()
+            .map(|id| Some(Command::Resync(Requeue::Lead(id))))
+            .map_err(|_| AdminError::Usage(format!("{id:?} is not a lead id\n{USAGE}"))),
+        _ => Err(AdminError::Usage(USAGE.to_owned())),
+    }
+}
+
+fn open_store(config: &LocalConfig) -> Result<Arc<landing_sqlite::SqliteStore>, AdminError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| AdminError::Failed(format!("data dir: {e}")))?;
+    landing_sqlite::open(&config.data_dir.join("landing.db"))
+        .map(Arc::new)
+        .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))
+}
+
+fn crm(config: &LocalConfig) -> Result<&AmoSettings, AdminError> {
+    config.crm.as_ref().ok_or_else(|| {
+        AdminError::Failed("no AmoCRM credentials configured (AMOCRM_ACCESS_TOKEN, or AMOCRM_CLIENT_ID/SECRET/REDIRECT_URI)".into())
+    })
+}
+
+fn client(settings: &AmoSettings, store: Arc<landing_sqlite::SqliteStore>) -> Result<AmoClient, AdminError> {
+    settings.client(store, RetryConfig::default()).map_err(|e| AdminError::Failed(e.to_string()))
+}
+
+/// Runs the command; the `Ok` text is the report for the operator.
+pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, AdminError> {
+    match cmd {
+        Command::AmoCheck => {
+            let settings = crm(config)?;
+            let client = client(settings, open_store(config)?)?;
+            let pipeline = client
+                .pipeline(settings.crm.pipeline_id, "amocrm-check")
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string()))?
+                .ok_or_else(|| AdminError::Failed(format!("AMOCRM_PIPELINE_ID: pipeline {} does not exist in this account", settings.crm.pipeline_id)))?;
+            check_report(settings, &pipeline.name, &pipeline.stages)
+        }
+        Command::AmoAuth { code } => {
+            let settings = crm(config)?;
+            let client = client(settings, open_store(config)?)?;
+            let pair = client.exchange_code(&code).await.map_err(|e| AdminError::Failed(e.to_string()))?;
+            Ok(format!("AmoCRM token pair stored in {}; access token valid until {}", config.data_dir.join("landing.db").display(), pair.expires_at))
+        }
+        Command::Resync(which) => {
+            let store = open_store(config)?;
+            let n = store.requeue_crm(which).await.map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?;
+            Ok(format!(
+                "{n} lead(s) set back to crm_status=pending; a running landing-local syncs them within a minute, otherwise the next start does"
+            ))
+        }
+    }
+}
+
+/// The stage mapping, checked against the pipeline's real stages.
+pub fn check_report(settings: &AmoSettings, pipeline_name: &str, stages: &[(i64, String)]) -> Result<String, AdminError> {
+    let c = &settings.crm;
+    let mut out = vec![format!("pipeline {} \"{pipeline_name}\": {} stages", c.pipeline_id, stages.len())];
+    let mut errors = vec![];
+    for (label, var, stage) in [
+        ("kaspi", "AMOCRM_STATUS_KASPI", c.stage_kaspi),
+        ("halyk", "AMOCRM_STATUS_HALYK", c.stage_halyk),
+        ("robokassa", "AMOCRM_STATUS_ROBOKASSA", c.stage_robokassa),
+        ("proftest", "AMOCRM_STATUS_PROFTEST", c.stage_proftest),
+    ] {
+        let Some(id) = stage else {
+            let what = if label == "proftest" { "new ProfTest deals go to the pipeline's first stage" } else { "deals are tagged but not moved" };
+            out.push(format!("  {label:<10} → (unset): {what}"));
+            continue;
+        };
+        let name = stages.iter().find(|(s, _)| *s == id).map(|(_, n)| n.as_str());
+        match (id, name) {
+            (STATUS_WON, _) => out.push(format!(
+                "  {label:<10} → 142 WARNING: 142 is the built-in \"won\" stage (Успешно реализовано) of every pipeline. Every {label} lead will CLOSE its deal as won — it leaves the active funnel and managers stop seeing it. Set {var} to an open stage unless that is really intended."
+            )),
+            (STATUS_LOST, _) => out.push(format!(
+                "  {label:<10} → 143 WARNING: 143 is the built-in \"lost\" stage (Закрыто и не реализовано) of every pipeline. Every {label} lead will CLOSE its deal as LOST — a paying customer recorded as a lost sale. Set {var} to the right stage id."
+            )),
+            (_, Some(n)) => out.push(format!("  {label:<10} → {id} \"{n}\"")),
+            (_, None) => {
+                out.push(format!("  {label:<10} → {id} ERROR: no such stage in pipeline {}", c.pipeline_id));
+                errors.push(format!("{var}={id} is not a stage of pipeline {}", c.pipeline_id));
+            }
+        }
+    }
+    out.push("  stages of the pipeline:".into());
+    out.extend(stages.iter().map(|(id, n)| format!("    {id} {n}")));
+    if errors.is_empty() { Ok(out.join("\n")) } else { Err(AdminError::Failed(format!("{}\n{}", out.join("\n"), errors.join("\n")))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse_into_commands() {
+        let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&args("amocrm check")).unwrap(), Some(Command::AmoCheck));
+        assert_eq!(parse(&args("amocrm auth --code abc")).unwrap(), Some(Command::AmoAuth { code: "abc".into() }));
+        assert_eq!(parse(&args("crm resync --failed")).unwrap(), Some(Command::Resync(Requeue::AllFailed)));
+        let id = LeadId::new();
+        assert_eq!(parse(&args(&format!("crm resync {id}"))).unwrap(), Some(Command::Resync(Requeue::Lead(id))));
+        assert!(parse(&args("crm resync 42")).is_err());
+        assert!(parse(&args("serve now")).is_err());
+    }
+}
