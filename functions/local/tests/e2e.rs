@@ -340,3 +340,143 @@ async fn sigterm_lets_requests_in_flight_finish_and_every_201_is_stored() {
     }
     assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), accepted.len() as i64, "a row nobody was told about");
 }
+
+mod crm {
+    use super::*;
+    use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
+
+    fn crm_env(fake: &FakeAmo) -> Vec<(String, String)> {
+        vec![
+            ("AMOCRM_BASE_URL".into(), fake.base_url()),
+            ("AMOCRM_ACCESS_TOKEN".into(), DEFAULT_LONG_LIVED_TOKEN.into()),
+            ("AMOCRM_PIPELINE_ID".into(), DEFAULT_PIPELINE_ID.to_string()),
+            ("AMOCRM_STATUS_KASPI".into(), "10002".into()),
+            ("AMOCRM_STATUS_HALYK".into(), "144".into()),
+            ("AMOCRM_STATUS_ROBOKASSA".into(), "10002".into()),
+            ("NOTIFY_DELAY".into(), "1h".into()),
+        ]
+    }
+
+    fn start(dir: &Path, env: &[(String, String)]) -> Landing {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Landing::start(dir, &pairs)
+    }
+
+    fn wait_synced(app: &Landing, n: i64) {
+        let deadline = Instant::now() + PATIENCE;
+        while count(&app.db(), "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'synced'") < n {
+            assert!(Instant::now() < deadline, "leads not synced in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn both_forms_end_as_deals_merged_per_person_with_stage_tags_and_notes() {
+        let fake = FakeAmo::start(FakeConfig::default());
+        let dir = temp_dir("crm-e2e");
+        let app = start(&dir, &crm_env(&fake));
+        let (s, _) = post(&app.base, "/api/landing/proftest", &json!({"name": "Айгерим", "phone": "+77017000001", "email": "aigerim@mail.kz", "slug": "kenesary", "metadata": {"result": "Дизайн"}}), None).await;
+        assert_eq!(s, 201);
+        wait_synced(&app, 1);
+        let (s, _) = post(&app.base, "/api/landing/submit", &json!({"name": "Айгерим", "phone": "8 701 700 00 01", "paymentMethod": "halyk"}), None).await;
+        assert_eq!(s, 201);
+        let (s, _) = post(&app.base, "/api/landing/submit", &json!({"name": "Ерлан", "email": "erlan@mail.kz", "paymentMethod": "kaspi"}), None).await;
+        assert_eq!(s, 201);
+        wait_synced(&app, 3);
+
+        let deals = fake.leads();
+        assert_eq!(deals.len(), 2, "one deal per person");
+        let aigerim = deals.iter().find(|d| d.tag_names().contains(&"proftest_kenesary".to_owned())).unwrap();
+        assert_eq!((aigerim.pipeline_id, aigerim.status_id), (DEFAULT_PIPELINE_ID, 144), "moved to the halyk stage by the second lead");
+        assert!(aigerim.tag_names().contains(&"halyk".to_owned()));
+        assert_eq!(fake.notes(aigerim.id).len(), 2);
+        assert!(fake.notes(aigerim.id).iter().any(|n| n.params["text"].as_str().unwrap_or_default().contains("Результат теста: Дизайн")));
+        let erlan = deals.iter().find(|d| d.id != aigerim.id).unwrap();
+        assert_eq!(erlan.status_id, 10002);
+        assert_eq!(fake.contacts().len(), 2);
+        let db = app.db();
+        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM landing_leads WHERE amocrm_lead_id = {}", aigerim.id)), 2);
+        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM unified_lead_tracking WHERE amocrm_lead_id = {}", aigerim.id)), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn leads_pending_during_an_outage_are_synced_after_a_restart() {
+        let fake = FakeAmo::start(FakeConfig::default());
+        fake.fail_next(100_000, 503);
+        let dir = temp_dir("crm-restart");
+        let app = start(&dir, &crm_env(&fake));
+        for i in 0..3 {
+            let (s, _) = post(&app.base, "/api/landing/proftest", &lead(7000 + i), None).await;
+            assert_eq!(s, 201);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'pending'"), 3);
+        app.kill9();
+        fake.clear_faults();
+        let app = start(&dir, &crm_env(&fake));
+        wait_synced(&app, 3);
+        assert_eq!(fake.leads().len(), 3);
+    }
+
+    #[test]
+    fn without_credentials_leads_are_kept_and_marked_disabled() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = temp_dir("crm-disabled");
+        let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1h")]);
+        let (s, _) = rt.block_on(post(&app.base, "/api/landing/proftest", &lead(8000), None));
+        assert_eq!(s, 201);
+        assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'disabled'"), 1);
+    }
+
+    fn admin(dir: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+        Command::new(BIN).env_clear().env("LANDING_DATA_DIR", dir).envs(env.iter().cloned()).args(args).output().unwrap()
+    }
+
+    #[test]
+    fn amocrm_check_reports_the_mapping_warns_on_won_and_lost_and_refuses_unknown_stages() {
+        let fake = FakeAmo::start(FakeConfig::default());
+        let dir = temp_dir("crm-check");
+        let mut env = crm_env(&fake);
+        // The seed configuration: kaspi→142, halyk→143, robokassa→144.
+        env.retain(|(k, _)| !k.starts_with("AMOCRM_STATUS_"));
+        env.extend([("AMOCRM_STATUS_KASPI".into(), "142".into()), ("AMOCRM_STATUS_HALYK".into(), "143".into()), ("AMOCRM_STATUS_ROBOKASSA".into(), "144".into())]);
+        let out = admin(&dir, &env, &["amocrm", "check"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("kaspi") && text.contains("142 WARNING") && text.contains("won"), "{text}");
+        assert!(text.contains("143 WARNING") && text.contains("LOST"), "{text}");
+        assert!(text.contains("robokassa  → 144"), "{text}");
+
+        env.push(("AMOCRM_STATUS_PROFTEST".into(), "555".into()));
+        let out = admin(&dir, &env, &["amocrm", "check"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("AMOCRM_STATUS_PROFTEST=555"));
+    }
+
+    #[test]
+    fn amocrm_auth_stores_the_first_token_pair_and_crm_resync_requeues() {
+        let fake = FakeAmo::start(FakeConfig::default());
+        let dir = temp_dir("crm-auth");
+        let env: Vec<(String, String)> = vec![
+            ("AMOCRM_BASE_URL".into(), fake.base_url()),
+            ("AMOCRM_CLIENT_ID".into(), landing_amocrm_fake::DEFAULT_CLIENT_ID.into()),
+            ("AMOCRM_CLIENT_SECRET".into(), landing_amocrm_fake::DEFAULT_CLIENT_SECRET.into()),
+            ("AMOCRM_REDIRECT_URI".into(), landing_amocrm_fake::DEFAULT_REDIRECT_URI.into()),
+            ("AMOCRM_PIPELINE_ID".into(), DEFAULT_PIPELINE_ID.to_string()),
+        ];
+        let code = fake.issue_auth_code();
+        let out = admin(&dir, &env, &["amocrm", "auth", "--code", &code]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let db = rusqlite::Connection::open(dir.join("landing.db")).unwrap();
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM amocrm_tokens"), 1);
+        // The stored pair works: check uses it.
+        let out = admin(&dir, &env, &["amocrm", "check"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // A used code cannot be used again.
+        assert!(!admin(&dir, &env, &["amocrm", "auth", "--code", &code]).status.success());
+
+        let out = admin(&dir, &env, &["crm", "resync", "--failed"]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("0 lead(s)"));
+    }
+}
