@@ -1,1 +1,178 @@
+//! Contract test suites for the storage ports (`LeadStore`, `NotificationStore`).
+//!
+//! Every adapter of a port runs the very same cases: an adapter's test file provides an async
+//! factory that returns a fresh, empty [`Harness`] and invokes [`storage_contract_tests!`]:
+//!
+//! ```ignore
+//! async fn fresh() -> landing_contract::Stores {
+//!     let store = my_adapter::open(/* a new, empty database */).await.unwrap();
+//!     landing_contract::Stores::new(store)
+//! }
+//!
+//! landing_contract::storage_contract_tests!(fresh());
+//! ```
+//!
+//! That expands to one `#[test]` per case (each on its own multi-threaded Tokio runtime), named
+//! after the behaviour it checks and grouped in the modules `lead_store` and
+//! `notification_store`. Each case calls the factory once, so each case sees an empty store:
+//! cases such as "`next_due` is `None` when every row is settled" rely on that.
+//!
+//! Every case uses explicit instants (a fixed base plus offsets, see [`fixtures`]); nothing
+//! sleeps or reads the wall clock, so nothing is timing-dependent. Instants are whole
+//! milliseconds because stored timestamps keep three fractional digits (`landing_core::time`).
 
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use landing_core::ports::{LeadStore, NotificationStore};
+
+pub mod fixtures;
+pub mod lead_store;
+pub mod notification_store;
+
+/// What a case gets to work with: the adapter's implementation of each port. Both handles must
+/// reach the same storage (notification rows are only ever created by `commit_intake`).
+pub trait Harness: Send + Sync {
+    fn leads(&self) -> Arc<dyn LeadStore>;
+    fn notifications(&self) -> Arc<dyn NotificationStore>;
+}
+
+/// A [`Harness`] over one store that implements both ports, optionally keeping a guard (a temp
+/// dir, a server handle...) alive until the harness is dropped.
+pub struct Stores {
+    leads: Arc<dyn LeadStore>,
+    notifications: Arc<dyn NotificationStore>,
+    // Declared last: dropped after the store handles.
+    _guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Stores {
+    pub fn new<S>(store: S) -> Self
+    where
+        S: LeadStore + NotificationStore + 'static,
+    {
+        let store = Arc::new(store);
+        Stores {
+            leads: store.clone(),
+            notifications: store,
+            _guard: None,
+        }
+    }
+
+    /// Two separate handles (e.g. two tables' adapters) sharing one backing store.
+    pub fn from_parts(
+        leads: Arc<dyn LeadStore>,
+        notifications: Arc<dyn NotificationStore>,
+    ) -> Self {
+        Stores {
+            leads,
+            notifications,
+            _guard: None,
+        }
+    }
+
+    /// Keeps `guard` alive as long as the harness; it is dropped after the store handles.
+    pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._guard = Some(Box::new(guard));
+        self
+    }
+}
+
+impl Harness for Stores {
+    fn leads(&self) -> Arc<dyn LeadStore> {
+        self.leads.clone()
+    }
+
+    fn notifications(&self) -> Arc<dyn NotificationStore> {
+        self.notifications.clone()
+    }
+}
+
+/// Longest a single case may run before it is reported as hung (a deadlocked adapter must fail
+/// the test, not stall the whole run).
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs one case on a fresh multi-threaded runtime (two workers, so that the concurrency cases
+/// really run in parallel), failing it if it takes longer than [`CASE_TIMEOUT`].
+#[doc(hidden)]
+pub fn __run_case<F: Future<Output = ()>>(case: F) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("cannot build a Tokio runtime for the contract case");
+    runtime.block_on(async {
+        if tokio::time::timeout(CASE_TIMEOUT, case).await.is_err() {
+            panic!("contract case did not finish within {CASE_TIMEOUT:?}");
+        }
+    });
+}
+
+/// Expands to one test per contract case, for the adapter built by `$factory`: an expression
+/// evaluating to a future (e.g. `fresh()` for an `async fn fresh() -> impl Harness`) that is
+/// awaited once per case.
+#[macro_export]
+macro_rules! storage_contract_tests {
+    ($factory:expr $(,)?) => {
+        $crate::__contract_cases! {
+            $factory;
+            lead_store: [
+                committed_lead_reads_back_field_for_field,
+                sparse_leads_read_back_field_for_field,
+                commit_writes_notifications_and_tracking_with_the_lead,
+                commit_that_fails_part_way_leaves_nothing_behind,
+                commit_never_overwrites_an_existing_lead,
+                same_key_and_payload_replays_the_stored_response_and_writes_nothing,
+                same_key_with_another_payload_is_refused_and_writes_nothing,
+                expired_idempotency_key_is_treated_as_new,
+                idempotency_keys_are_scoped_to_the_form,
+                tracking_accumulates_first_and_last_touch_and_form_counts,
+                tracking_keeps_last_touch_when_an_older_lead_arrives_late,
+                fifty_concurrent_commits_all_land,
+                concurrent_commits_of_one_person_lose_no_tracking_update,
+                concurrent_retries_with_one_key_commit_exactly_once,
+                unknown_lead_and_person_read_as_absent,
+            ],
+            notification_store: [
+                nothing_is_claimable_before_send_at,
+                due_row_is_claimed_once_with_lease_and_attempt,
+                concurrent_claimers_never_share_a_row_and_take_every_row,
+                expired_lease_is_claimable_again_and_voids_the_old_claim,
+                mark_sent_settles_the_row_for_good,
+                release_returns_the_row_to_pending_at_retry_at,
+                mark_failed_is_final,
+                settling_without_the_current_claim_is_refused,
+                next_due_reports_the_earliest_claimable_instant,
+                claim_for_lead_takes_only_that_leads_due_rows,
+                release_all_claims_hands_every_sending_row_back,
+                claim_due_honours_limit_and_takes_the_oldest_first,
+                claim_due_checks_send_at_against_due_by_and_leases_against_now,
+            ],
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_cases {
+    ($factory:expr; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        $(
+            mod $module {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(
+                    #[test]
+                    fn $case() {
+                        $crate::__run_case(async {
+                            let harness = $factory.await;
+                            $crate::$module::$case(&harness).await;
+                        });
+                    }
+                )*
+            }
+        )*
+    };
+}

@@ -129,6 +129,7 @@ mod tests {
         assert_eq!(
             tables,
             [
+                "amocrm_tokens",
                 "idempotency",
                 "landing_leads",
                 "scheduled_notifications",

@@ -60,6 +60,9 @@ pub struct CrmSync {
     locks: KeyLocks,
 }
 
+/// A created deal and its contact, or why not.
+type CreateResult = Result<(i64, Option<i64>), CrmError>;
+
 /// One person's leads in this batch, oldest first, and what we learn about them.
 struct Group {
     leads: Vec<Lead>,
@@ -240,7 +243,7 @@ impl CrmSync {
         }
         let cid = creates.first().map(|(i, _)| groups.get(*i).map(correlation_id).unwrap_or_default()).unwrap_or_default();
         let requests: Vec<NewDeal> = creates.iter().map(|(_, d)| d.clone()).collect();
-        let results: Vec<(usize, Result<(i64, Option<i64>), CrmError>)> = match self.api.create_deals(&requests, &cid).await {
+        let results: Vec<(usize, CreateResult)> = match self.api.create_deals(&requests, &cid).await {
             Ok(created) if created.len() == creates.len() => {
                 creates.iter().zip(created).map(|((i, _), c)| (*i, Ok((c.deal_id, c.contact_id)))).collect()
             }
