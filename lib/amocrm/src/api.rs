@@ -105,10 +105,18 @@ pub struct ComplexCreated {
     pub contact_id: Option<i64>,
 }
 
-fn embedded_list<T: serde::de::DeserializeOwned>(answer: Option<Value>, key: &str) -> Result<Vec<T>, AmoError> {
+fn embedded_list<T: serde::de::DeserializeOwned>(
+    answer: Option<Value>,
+    key: &str,
+) -> Result<Vec<T>, AmoError> {
     let Some(v) = answer else { return Ok(vec![]) };
-    let list = v.get("_embedded").and_then(|e| e.get(key)).cloned().unwrap_or(Value::Array(vec![]));
-    serde_json::from_value(list).map_err(|e| AmoError::Rejected(format!("unexpected {key} answer: {e}")))
+    let list = v
+        .get("_embedded")
+        .and_then(|e| e.get(key))
+        .cloned()
+        .unwrap_or(Value::Array(vec![]));
+    serde_json::from_value(list)
+        .map_err(|e| AmoError::Rejected(format!("unexpected {key} answer: {e}")))
 }
 
 fn field_values(fields: &[CustomField], code: &str) -> Vec<String> {
@@ -132,7 +140,13 @@ impl From<ApiContact> for CrmContact {
             name: c.name.unwrap_or_default(),
             phones: field_values(&fields, "PHONE"),
             emails: field_values(&fields, "EMAIL"),
-            lead_ids: c.embedded.unwrap_or_default().leads.into_iter().map(|l| l.id).collect(),
+            lead_ids: c
+                .embedded
+                .unwrap_or_default()
+                .leads
+                .into_iter()
+                .map(|l| l.id)
+                .collect(),
             updated_at: c.updated_at.unwrap_or(0),
         }
     }
@@ -146,49 +160,110 @@ impl From<ApiLead> for CrmDeal {
             status_id: l.status_id,
             updated_at: l.updated_at.unwrap_or(0),
             closed_at: l.closed_at,
-            contact_ids: l.embedded.unwrap_or_default().contacts.into_iter().map(|c| c.id).collect(),
+            contact_ids: l
+                .embedded
+                .unwrap_or_default()
+                .contacts
+                .into_iter()
+                .map(|c| c.id)
+                .collect(),
         }
     }
 }
 
 impl Transport {
     /// `GET /api/v4/contacts?query=…&with=leads`. Fuzzy on AmoCRM's side: callers re-check hits.
-    pub async fn search_contacts(&self, query: &str, cid: &str) -> Result<Vec<CrmContact>, AmoError> {
-        let q = vec![("query".to_owned(), query.to_owned()), ("with".to_owned(), "leads".to_owned()), ("limit".to_owned(), "50".to_owned())];
-        let answer = self.call(Method::GET, "/api/v4/contacts", &q, None, cid).await?;
-        Ok(embedded_list::<ApiContact>(answer, "contacts")?.into_iter().map(CrmContact::from).collect())
+    pub async fn search_contacts(
+        &self,
+        query: &str,
+        cid: &str,
+    ) -> Result<Vec<CrmContact>, AmoError> {
+        let q = vec![
+            ("query".to_owned(), query.to_owned()),
+            ("with".to_owned(), "leads".to_owned()),
+            ("limit".to_owned(), "50".to_owned()),
+        ];
+        let answer = self
+            .call(Method::GET, "/api/v4/contacts", &q, None, cid)
+            .await?;
+        Ok(embedded_list::<ApiContact>(answer, "contacts")?
+            .into_iter()
+            .map(CrmContact::from)
+            .collect())
     }
 
     /// `GET /api/v4/leads?filter[id][]=…&with=contacts`, in pages of 50 ids.
     pub async fn deals_by_id(&self, ids: &[i64], cid: &str) -> Result<Vec<CrmDeal>, AmoError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(50) {
-            let mut q: Vec<(String, String)> = chunk.iter().map(|id| ("filter[id][]".to_owned(), id.to_string())).collect();
+            let mut q: Vec<(String, String)> = chunk
+                .iter()
+                .map(|id| ("filter[id][]".to_owned(), id.to_string()))
+                .collect();
             q.push(("with".into(), "contacts".into()));
             q.push(("limit".into(), "250".into()));
-            let answer = self.call(Method::GET, "/api/v4/leads", &q, None, cid).await?;
-            out.extend(embedded_list::<ApiLead>(answer, "leads")?.into_iter().map(CrmDeal::from));
+            let answer = self
+                .call(Method::GET, "/api/v4/leads", &q, None, cid)
+                .await?;
+            out.extend(
+                embedded_list::<ApiLead>(answer, "leads")?
+                    .into_iter()
+                    .map(CrmDeal::from),
+            );
         }
         Ok(out)
     }
 
     /// `POST /api/v4/leads/complex` (≤ 50 items): deals with a new contact each. The answer is a
     /// bare JSON array, unlike every other write endpoint.
-    pub async fn create_complex(&self, items: &[Value], cid: &str) -> Result<Vec<ComplexCreated>, AmoError> {
-        let answer = self.call(Method::POST, "/api/v4/leads/complex", &[], Some(&Value::Array(items.to_vec())), cid).await?;
-        let v = answer.ok_or_else(|| AmoError::Rejected("leads/complex answered without a body".into()))?;
-        serde_json::from_value(v).map_err(|e| AmoError::Rejected(format!("unexpected leads/complex answer: {e}")))
+    pub async fn create_complex(
+        &self,
+        items: &[Value],
+        cid: &str,
+    ) -> Result<Vec<ComplexCreated>, AmoError> {
+        let answer = self
+            .call(
+                Method::POST,
+                "/api/v4/leads/complex",
+                &[],
+                Some(&Value::Array(items.to_vec())),
+                cid,
+            )
+            .await?;
+        let v = answer
+            .ok_or_else(|| AmoError::Rejected("leads/complex answered without a body".into()))?;
+        serde_json::from_value(v)
+            .map_err(|e| AmoError::Rejected(format!("unexpected leads/complex answer: {e}")))
     }
 
     /// `POST /api/v4/leads` with an existing contact linked in `_embedded.contacts`.
     pub async fn create_leads(&self, items: &[Value], cid: &str) -> Result<Vec<i64>, AmoError> {
-        let answer = self.call(Method::POST, "/api/v4/leads", &[], Some(&Value::Array(items.to_vec())), cid).await?;
-        Ok(embedded_list::<IdOnly>(answer, "leads")?.into_iter().map(|l| l.id).collect())
+        let answer = self
+            .call(
+                Method::POST,
+                "/api/v4/leads",
+                &[],
+                Some(&Value::Array(items.to_vec())),
+                cid,
+            )
+            .await?;
+        Ok(embedded_list::<IdOnly>(answer, "leads")?
+            .into_iter()
+            .map(|l| l.id)
+            .collect())
     }
 
     /// `PATCH /api/v4/leads` with an array of updates (each carries `id`).
     pub async fn update_leads(&self, items: &[Value], cid: &str) -> Result<(), AmoError> {
-        self.call(Method::PATCH, "/api/v4/leads", &[], Some(&Value::Array(items.to_vec())), cid).await.map(|_| ())
+        self.call(
+            Method::PATCH,
+            "/api/v4/leads",
+            &[],
+            Some(&Value::Array(items.to_vec())),
+            cid,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `POST /api/v4/leads/notes`: common notes, each with its `entity_id`.
@@ -197,22 +272,46 @@ impl Transport {
             .iter()
             .map(|(lead, text)| json!({"entity_id": lead, "note_type": "common", "params": {"text": text}}))
             .collect();
-        self.call(Method::POST, "/api/v4/leads/notes", &[], Some(&Value::Array(body)), cid).await.map(|_| ())
+        self.call(
+            Method::POST,
+            "/api/v4/leads/notes",
+            &[],
+            Some(&Value::Array(body)),
+            cid,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `GET /api/v4/leads/pipelines/{id}`; `None` if the account has no such pipeline.
     pub async fn pipeline(&self, id: i64, cid: &str) -> Result<Option<Pipeline>, AmoError> {
-        let answer = match self.call(Method::GET, &format!("/api/v4/leads/pipelines/{id}"), &[], None, cid).await {
+        let answer = match self
+            .call(
+                Method::GET,
+                &format!("/api/v4/leads/pipelines/{id}"),
+                &[],
+                None,
+                cid,
+            )
+            .await
+        {
             Ok(a) => a,
             Err(AmoError::Rejected(r)) if r.starts_with("HTTP 404") => return Ok(None),
             Err(e) => return Err(e),
         };
         let Some(v) = answer else { return Ok(None) };
-        let p: ApiPipeline = serde_json::from_value(v).map_err(|e| AmoError::Rejected(format!("unexpected pipeline answer: {e}")))?;
+        let p: ApiPipeline = serde_json::from_value(v)
+            .map_err(|e| AmoError::Rejected(format!("unexpected pipeline answer: {e}")))?;
         Ok(Some(Pipeline {
             id: p.id,
             name: p.name,
-            stages: p.embedded.unwrap_or_default().statuses.into_iter().map(|s| (s.id, s.name)).collect(),
+            stages: p
+                .embedded
+                .unwrap_or_default()
+                .statuses
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect(),
         }))
     }
 }

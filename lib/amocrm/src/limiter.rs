@@ -20,7 +20,11 @@ pub struct SlidingWindow {
 impl SlidingWindow {
     /// `max` requests per `window`; a small margin absorbs clock and network jitter.
     pub fn new(max: usize, window: Duration) -> Self {
-        SlidingWindow { max: max.max(1), window, sent: Mutex::new(VecDeque::new()) }
+        SlidingWindow {
+            max: max.max(1),
+            window,
+            sent: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// Waits until one more request fits, and records it.
@@ -28,7 +32,10 @@ impl SlidingWindow {
         let mut sent = self.sent.lock().await;
         loop {
             let now = Instant::now();
-            while sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            while sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window)
+            {
                 sent.pop_front();
             }
             if sent.len() < self.max {
@@ -65,10 +72,16 @@ mod tests {
         }
         times.sort();
         for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().take_while(|u| u.duration_since(*t) < Duration::from_secs(1)).count();
+            let in_window = times[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .count();
             assert!(in_window <= 7, "{in_window} requests within one second");
         }
         // 30 requests at 7/s: the last one goes out after 4 full windows.
-        assert_eq!(times.last().unwrap().duration_since(start), Duration::from_secs(4));
+        assert_eq!(
+            times.last().unwrap().duration_since(start),
+            Duration::from_secs(4)
+        );
     }
 }

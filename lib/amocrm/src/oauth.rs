@@ -33,13 +33,28 @@ struct TokenAnswer {
 }
 
 impl OAuth {
-    pub fn new(client_id: String, client_secret: SecretString, redirect_uri: String, store: Arc<dyn TokenStore>) -> Self {
-        OAuth { client_id, client_secret, redirect_uri, store, lock: tokio::sync::Mutex::new(()) }
+    pub fn new(
+        client_id: String,
+        client_secret: SecretString,
+        redirect_uri: String,
+        store: Arc<dyn TokenStore>,
+    ) -> Self {
+        OAuth {
+            client_id,
+            client_secret,
+            redirect_uri,
+            store,
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// A usable access token. `stale` is a token the API just refused with 401: refresh unless
     /// somebody already replaced it.
-    pub(crate) async fn access_token(&self, t: &Transport, stale: Option<&str>) -> Result<SecretString, AmoError> {
+    pub(crate) async fn access_token(
+        &self,
+        t: &Transport,
+        stale: Option<&str>,
+    ) -> Result<SecretString, AmoError> {
         let _guard = self.lock.lock().await;
         // Always re-read under the lock: another task or process may have refreshed meanwhile.
         let pair = self
@@ -47,7 +62,11 @@ impl OAuth {
             .load()
             .await
             .map_err(|e| AmoError::Transient(format!("token store: {e}")))?
-            .ok_or_else(|| AmoError::Unauthorized("no OAuth token stored; run `landing-local amocrm auth --code CODE`".into()))?;
+            .ok_or_else(|| {
+                AmoError::Unauthorized(
+                    "no OAuth token stored; run `landing-local amocrm auth --code CODE`".into(),
+                )
+            })?;
         let expiring = pair.expires_at <= landing_core::time::add(Timestamp::now(), REFRESH_EARLY);
         let refused = stale.is_some_and(|s| s == pair.access_token.expose_secret());
         if !expiring && !refused {
@@ -104,42 +123,73 @@ impl OAuth {
             "redirect_uri": self.redirect_uri,
         });
         let pair = self.token_call(t, &body).await?;
-        let previous = self.store.load().await.map_err(|e| AmoError::Transient(format!("token store: {e}")))?;
-        let expected = previous.as_ref().map(|p| p.refresh_token.expose_secret().to_owned());
+        let previous = self
+            .store
+            .load()
+            .await
+            .map_err(|e| AmoError::Transient(format!("token store: {e}")))?;
+        let expected = previous
+            .as_ref()
+            .map(|p| p.refresh_token.expose_secret().to_owned());
         let stored = self
             .store
             .replace(expected.as_deref(), &pair)
             .await
             .map_err(|e| AmoError::Transient(format!("token store: {e}")))?;
         if !stored {
-            return Err(AmoError::Transient("the token pair changed while storing; run the command again".into()));
+            return Err(AmoError::Transient(
+                "the token pair changed while storing; run the command again".into(),
+            ));
         }
         Ok(pair)
     }
 
-    async fn token_call(&self, t: &Transport, body: &serde_json::Value) -> Result<TokenPair, AmoError> {
+    async fn token_call(
+        &self,
+        t: &Transport,
+        body: &serde_json::Value,
+    ) -> Result<TokenPair, AmoError> {
         let resp = t
             .http
             .post(format!("{}/oauth2/access_token", t.base))
             .json(body)
             .send()
             .await
-            .map_err(|e| AmoError::Transient(format!("token endpoint: {}", if e.is_timeout() { "timed out" } else { "unreachable" })))?;
+            .map_err(|e| {
+                AmoError::Transient(format!(
+                    "token endpoint: {}",
+                    if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "unreachable"
+                    }
+                ))
+            })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|_| AmoError::Transient("token endpoint: answer cut short".into()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|_| AmoError::Transient("token endpoint: answer cut short".into()))?;
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(AmoError::Transient(format!("token endpoint: HTTP {}", status.as_u16())));
+            return Err(AmoError::Transient(format!(
+                "token endpoint: HTTP {}",
+                status.as_u16()
+            )));
         }
         if !status.is_success() {
             let json = serde_json::from_slice(&bytes).ok();
             return Err(AmoError::Unauthorized(problem(&json, status)));
         }
-        let answer: TokenAnswer = serde_json::from_slice(&bytes)
-            .map_err(|_| AmoError::Rejected("token endpoint answered without access_token/refresh_token".into()))?;
+        let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|_| {
+            AmoError::Rejected("token endpoint answered without access_token/refresh_token".into())
+        })?;
         Ok(TokenPair {
             access_token: SecretString::from(answer.access_token),
             refresh_token: SecretString::from(answer.refresh_token),
-            expires_at: landing_core::time::add(Timestamp::now(), Duration::from_secs(answer.expires_in.max(0) as u64)),
+            expires_at: landing_core::time::add(
+                Timestamp::now(),
+                Duration::from_secs(answer.expires_in.max(0) as u64),
+            ),
         })
     }
 }

@@ -11,7 +11,9 @@ impl From<AmoError> for CrmError {
     fn from(e: AmoError) -> Self {
         match e {
             AmoError::Transient(_) => CrmError::Transient(e.to_string()),
-            AmoError::Rejected(_) | AmoError::Unauthorized(_) | AmoError::Blocked(_) => CrmError::Permanent(e.to_string()),
+            AmoError::Rejected(_) | AmoError::Unauthorized(_) | AmoError::Blocked(_) => {
+                CrmError::Permanent(e.to_string())
+            }
         }
     }
 }
@@ -48,7 +50,9 @@ fn deal_json(d: &NewDeal) -> Value {
         v["custom_fields_values"] = Value::Array(fields);
     }
     match &d.contact {
-        DealContact::Existing(id) => v["_embedded"]["contacts"] = json!([{"id": id, "is_main": true}]),
+        DealContact::Existing(id) => {
+            v["_embedded"]["contacts"] = json!([{"id": id, "is_main": true}])
+        }
         DealContact::New(c) => {
             let mut cf = vec![];
             if let Some(p) = &c.phone {
@@ -76,19 +80,32 @@ impl CrmApi for Transport {
     /// New contacts go through `leads/complex` (one call); deals for existing contacts through
     /// `POST /api/v4/leads` with the contact linked, since `complex` does not reliably link an
     /// existing contact.
-    async fn create_deals(&self, deals: &[NewDeal], cid: &str) -> Result<Vec<CreatedDeal>, CrmError> {
+    async fn create_deals(
+        &self,
+        deals: &[NewDeal],
+        cid: &str,
+    ) -> Result<Vec<CreatedDeal>, CrmError> {
         let mut out: Vec<Option<CreatedDeal>> = vec![None; deals.len()];
-        let (new, existing): (Vec<(usize, &NewDeal)>, Vec<(usize, &NewDeal)>) =
-            deals.iter().enumerate().partition(|(_, d)| matches!(d.contact, DealContact::New(_)));
+        let (new, existing): (Vec<(usize, &NewDeal)>, Vec<(usize, &NewDeal)>) = deals
+            .iter()
+            .enumerate()
+            .partition(|(_, d)| matches!(d.contact, DealContact::New(_)));
         for chunk in new.chunks(50) {
             let body: Vec<Value> = chunk.iter().map(|(_, d)| deal_json(d)).collect();
             let created = self.create_complex(&body, cid).await?;
             if created.len() != chunk.len() {
-                return Err(CrmError::Transient(format!("leads/complex created {} of {} deals", created.len(), chunk.len())));
+                return Err(CrmError::Transient(format!(
+                    "leads/complex created {} of {} deals",
+                    created.len(),
+                    chunk.len()
+                )));
             }
             for ((i, _), c) in chunk.iter().zip(created) {
                 if let Some(slot) = out.get_mut(*i) {
-                    *slot = Some(CreatedDeal { deal_id: c.id, contact_id: c.contact_id });
+                    *slot = Some(CreatedDeal {
+                        deal_id: c.id,
+                        contact_id: c.contact_id,
+                    });
                 }
             }
         }
@@ -96,7 +113,11 @@ impl CrmApi for Transport {
             let body: Vec<Value> = chunk.iter().map(|(_, d)| deal_json(d)).collect();
             let ids = self.create_leads(&body, cid).await?;
             if ids.len() != chunk.len() {
-                return Err(CrmError::Transient(format!("leads created {} of {} deals", ids.len(), chunk.len())));
+                return Err(CrmError::Transient(format!(
+                    "leads created {} of {} deals",
+                    ids.len(),
+                    chunk.len()
+                )));
             }
             for ((i, d), id) in chunk.iter().zip(ids) {
                 let contact = match d.contact {
@@ -104,11 +125,16 @@ impl CrmApi for Transport {
                     DealContact::New(_) => None,
                 };
                 if let Some(slot) = out.get_mut(*i) {
-                    *slot = Some(CreatedDeal { deal_id: id, contact_id: contact });
+                    *slot = Some(CreatedDeal {
+                        deal_id: id,
+                        contact_id: contact,
+                    });
                 }
             }
         }
-        out.into_iter().map(|c| c.ok_or_else(|| CrmError::Transient("a deal was not created".into()))).collect()
+        out.into_iter()
+            .map(|c| c.ok_or_else(|| CrmError::Transient("a deal was not created".into())))
+            .collect()
     }
 
     async fn update_deals(&self, updates: &[DealUpdate], cid: &str) -> Result<(), CrmError> {

@@ -71,11 +71,24 @@ pub struct Transport {
 pub type Answer = Option<Value>;
 
 impl Transport {
-    pub fn new(http: reqwest::Client, base: String, auth: Auth, requests_per_second: u32, retry: RetryConfig) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: String,
+        auth: Auth,
+        requests_per_second: u32,
+        retry: RetryConfig,
+    ) -> Self {
         // A window slightly longer than a second keeps us under the server's count even when
         // our requests arrive there with some jitter.
-        let limiter = SlidingWindow::new(requests_per_second as usize, Duration::from_millis(1_050));
-        Transport { http, base: base.trim_end_matches('/').to_owned(), auth, limiter, retry }
+        let limiter =
+            SlidingWindow::new(requests_per_second as usize, Duration::from_millis(1_050));
+        Transport {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            auth,
+            limiter,
+            retry,
+        }
     }
 
     async fn token(&self, force_refresh_of: Option<&str>) -> Result<SecretString, AmoError> {
@@ -107,7 +120,10 @@ impl Transport {
                 .timeout(self.retry.timeout)
                 .bearer_auth(token.expose_secret())
                 .header("X-Correlation-Id", correlation_id)
-                .header(reqwest::header::ACCEPT, "application/hal+json, application/json, application/problem+json");
+                .header(
+                    reqwest::header::ACCEPT,
+                    "application/hal+json, application/json, application/problem+json",
+                );
             if !query.is_empty() {
                 req = req.query(query);
             }
@@ -115,7 +131,10 @@ impl Transport {
                 req = req.json(b);
             }
             let outcome = match req.send().await {
-                Err(e) => Err(Retry::after(format!("{method} {path}: {}", describe(&e)), None)),
+                Err(e) => Err(Retry::after(
+                    format!("{method} {path}: {}", describe(&e)),
+                    None,
+                )),
                 Ok(resp) => classify(resp).await,
             };
             match outcome {
@@ -123,7 +142,10 @@ impl Transport {
                 Err(Retry::Unauthorized(detail)) => match &self.auth {
                     Auth::OAuth(_) if !refreshed => {
                         refreshed = true;
-                        tracing::info!(path, "AmoCRM answered 401; refreshing the access token once");
+                        tracing::info!(
+                            path,
+                            "AmoCRM answered 401; refreshing the access token once"
+                        );
                         token = self.token(Some(token.expose_secret())).await?;
                         attempt -= 1;
                         continue;
@@ -133,7 +155,9 @@ impl Transport {
                 Err(Retry::Fatal(e)) => return Err(e),
                 Err(Retry::Later { reason, after }) => {
                     if attempt >= self.retry.max_attempts {
-                        return Err(AmoError::Transient(format!("{reason} (after {attempt} attempts)")));
+                        return Err(AmoError::Transient(format!(
+                            "{reason} (after {attempt} attempts)"
+                        )));
                     }
                     let backoff = after.unwrap_or_else(|| backoff(&self.retry, attempt));
                     tracing::warn!(path, attempt, reason = %reason, backoff_ms = backoff.as_millis() as u64, "AmoCRM call failed; retrying");
@@ -150,7 +174,10 @@ fn backoff(cfg: &RetryConfig, attempt: u32) -> Duration {
 }
 
 enum Retry {
-    Later { reason: String, after: Option<Duration> },
+    Later {
+        reason: String,
+        after: Option<Duration>,
+    },
     Unauthorized(String),
     Fatal(AmoError),
 }
@@ -182,18 +209,25 @@ async fn classify(resp: reqwest::Response) -> Result<Answer, Retry> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s.min(60)));
-    let bytes = resp.bytes().await.map_err(|e| Retry::after(format!("reading answer: {}", describe(&e)), None))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Retry::after(format!("reading answer: {}", describe(&e)), None))?;
     let json: Option<Value> = serde_json::from_slice(&bytes).ok();
     match status {
         StatusCode::NO_CONTENT => Ok(None),
         s if s.is_success() => match json {
             Some(v) => Ok(Some(v)),
             None if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
-            None => Err(Retry::after(format!("HTTP {s} with a body that is not JSON"), None)),
+            None => Err(Retry::after(
+                format!("HTTP {s} with a body that is not JSON"),
+                None,
+            )),
         },
-        StatusCode::TOO_MANY_REQUESTS => {
-            Err(Retry::after("HTTP 429 (rate limited)".into(), Some(retry_after.unwrap_or(Duration::from_secs(1)))))
-        }
+        StatusCode::TOO_MANY_REQUESTS => Err(Retry::after(
+            "HTTP 429 (rate limited)".into(),
+            Some(retry_after.unwrap_or(Duration::from_secs(1))),
+        )),
         StatusCode::UNAUTHORIZED => Err(Retry::Unauthorized(problem(&json, status))),
         StatusCode::FORBIDDEN if json.is_none() => Err(Retry::Fatal(AmoError::Blocked(
             "the account's API answered with an HTML 403 page; contact AmoCRM support".into(),
@@ -207,7 +241,9 @@ async fn classify(resp: reqwest::Response) -> Result<Answer, Retry> {
 
 /// `title: detail` of a problem+json body, with validation errors' paths and details.
 pub(crate) fn problem(json: &Option<Value>, status: StatusCode) -> String {
-    let Some(v) = json else { return format!("HTTP {}", status.as_u16()) };
+    let Some(v) = json else {
+        return format!("HTTP {}", status.as_u16());
+    };
     let mut out = format!("HTTP {}", status.as_u16());
     for key in ["title", "detail", "hint"] {
         if let Some(s) = v.get(key).and_then(Value::as_str) {
@@ -216,9 +252,16 @@ pub(crate) fn problem(json: &Option<Value>, status: StatusCode) -> String {
         }
     }
     if let Some(groups) = v.get("validation-errors").and_then(Value::as_array) {
-        for err in groups.iter().filter_map(|g| g.get("errors").and_then(Value::as_array)).flatten() {
+        for err in groups
+            .iter()
+            .filter_map(|g| g.get("errors").and_then(Value::as_array))
+            .flatten()
+        {
             let path = err.get("path").and_then(Value::as_str).unwrap_or("?");
-            let detail = err.get("detail").and_then(Value::as_str).unwrap_or("invalid");
+            let detail = err
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("invalid");
             out.push_str(&format!("; {path}: {detail}"));
         }
     }

@@ -155,12 +155,14 @@ pub fn not_found() -> Response<Body> {
 }
 
 /// A caller-supplied `X-Correlation-Id` if it is sane, else API Gateway's request id, else new.
+/// HTTP API request ids look like `JKJaXmPLvHcESHA=` (base64), so `=`, `+` and `/` must pass.
 fn correlation_id(req: &Request) -> String {
     let sane = |s: &str| {
         !s.is_empty()
             && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
+            })
     };
     if let Some(v) = req
         .headers()

@@ -139,7 +139,9 @@ impl IntakeService {
             None => None,
         };
 
+        // Stored timestamps keep milliseconds; truncate now so what is returned equals what is stored.
         let now = self.clock.now();
+        let now = jiff::Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
         let lead = Lead {
             id: LeadId::new(),
             created_at: now,

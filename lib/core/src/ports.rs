@@ -196,7 +196,9 @@ pub struct TokenPair {
 
 impl std::fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenPair").field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("TokenPair")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -207,7 +209,11 @@ pub trait TokenStore: Send + Sync {
 
     /// Stores `new` only if the stored refresh token is still `expected_refresh` (`None`: no pair
     /// stored yet), atomically. `false` means someone else replaced it first.
-    async fn replace(&self, expected_refresh: Option<&str>, new: &TokenPair) -> Result<bool, StoreError>;
+    async fn replace(
+        &self,
+        expected_refresh: Option<&str>,
+        new: &TokenPair,
+    ) -> Result<bool, StoreError>;
 }
 
 pub trait Clock: Send + Sync {
@@ -309,12 +315,32 @@ pub struct DealUpdate {
 #[async_trait]
 pub trait CrmApi: Send + Sync {
     /// Fuzzy full-text contact search; callers re-check every hit.
-    async fn search_contacts(&self, query: &str, correlation_id: &str) -> Result<Vec<crate::crm::CrmContact>, CrmError>;
-    async fn deals_by_id(&self, ids: &[i64], correlation_id: &str) -> Result<Vec<crate::crm::CrmDeal>, CrmError>;
+    async fn search_contacts(
+        &self,
+        query: &str,
+        correlation_id: &str,
+    ) -> Result<Vec<crate::crm::CrmContact>, CrmError>;
+    async fn deals_by_id(
+        &self,
+        ids: &[i64],
+        correlation_id: &str,
+    ) -> Result<Vec<crate::crm::CrmDeal>, CrmError>;
     /// Creates the deals (with their new or existing contact); answers in the same order.
-    async fn create_deals(&self, deals: &[NewDeal], correlation_id: &str) -> Result<Vec<CreatedDeal>, CrmError>;
-    async fn update_deals(&self, updates: &[DealUpdate], correlation_id: &str) -> Result<(), CrmError>;
-    async fn add_notes(&self, notes: &[(i64, String)], correlation_id: &str) -> Result<(), CrmError>;
+    async fn create_deals(
+        &self,
+        deals: &[NewDeal],
+        correlation_id: &str,
+    ) -> Result<Vec<CreatedDeal>, CrmError>;
+    async fn update_deals(
+        &self,
+        updates: &[DealUpdate],
+        correlation_id: &str,
+    ) -> Result<(), CrmError>;
+    async fn add_notes(
+        &self,
+        notes: &[(i64, String)],
+        correlation_id: &str,
+    ) -> Result<(), CrmError>;
 }
 
 /// Which leads to hand back to the CRM sync.
@@ -330,12 +356,29 @@ pub trait CrmStateStore: Send + Sync {
     /// Leads with `crm_status = pending`, oldest first.
     async fn pending_crm(&self, limit: usize) -> Result<Vec<LeadId>, StoreError>;
     /// The deal exists in the CRM: remember it at once, so no retry ever creates it again.
-    async fn record_crm_deal(&self, id: LeadId, deal_id: i64, contact_id: Option<i64>) -> Result<(), StoreError>;
+    async fn record_crm_deal(
+        &self,
+        id: LeadId,
+        deal_id: i64,
+        contact_id: Option<i64>,
+    ) -> Result<(), StoreError>;
     /// `synced`, with the ids on the lead and on the tracking rows of `keys`, in one transaction.
-    async fn mark_crm_synced(&self, id: LeadId, deal_id: i64, contact_id: Option<i64>, keys: &[PersonKey], at: Timestamp) -> Result<(), StoreError>;
+    async fn mark_crm_synced(
+        &self,
+        id: LeadId,
+        deal_id: i64,
+        contact_id: Option<i64>,
+        keys: &[PersonKey],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Counts an attempt and keeps the reason; `permanent` (or too many attempts, decided by the
     /// caller) marks the lead `failed`. Returns the attempts so far.
-    async fn record_crm_failure(&self, id: LeadId, error: &str, permanent: bool) -> Result<u32, StoreError>;
+    async fn record_crm_failure(
+        &self,
+        id: LeadId,
+        error: &str,
+        permanent: bool,
+    ) -> Result<u32, StoreError>;
     /// `failed` (or one given lead) → `pending` again; returns how many.
     async fn requeue_crm(&self, which: Requeue) -> Result<u64, StoreError>;
 }

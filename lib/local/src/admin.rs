@@ -37,7 +37,9 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, AdminError> {
     match args.as_slice() {
         [] => Ok(None),
         ["amocrm", "check"] => Ok(Some(Command::AmoCheck)),
-        ["amocrm", "auth", "--code", code] if !code.is_empty() => Ok(Some(Command::AmoAuth { code: (*code).to_owned() })),
+        ["amocrm", "auth", "--code", code] if !code.is_empty() => Ok(Some(Command::AmoAuth {
+            code: (*code).to_owned(),
+        })),
         ["crm", "resync", "--failed"] => Ok(Some(Command::Resync(Requeue::AllFailed))),
         ["crm", "resync", id] => id
             .parse::<LeadId>()
@@ -48,7 +50,8 @@ pub fn parse(args: &[String]) -> Result<Option<Command>, AdminError> {
 }
 
 fn open_store(config: &LocalConfig) -> Result<Arc<landing_sqlite::SqliteStore>, AdminError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| AdminError::Failed(format!("data dir: {e}")))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| AdminError::Failed(format!("data dir: {e}")))?;
     landing_sqlite::open(&config.data_dir.join("landing.db"))
         .map(Arc::new)
         .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))
@@ -60,8 +63,13 @@ fn crm(config: &LocalConfig) -> Result<&AmoSettings, AdminError> {
     })
 }
 
-fn client(settings: &AmoSettings, store: Arc<landing_sqlite::SqliteStore>) -> Result<AmoClient, AdminError> {
-    settings.client(store, RetryConfig::default()).map_err(|e| AdminError::Failed(e.to_string()))
+fn client(
+    settings: &AmoSettings,
+    store: Arc<landing_sqlite::SqliteStore>,
+) -> Result<AmoClient, AdminError> {
+    settings
+        .client(store, RetryConfig::default())
+        .map_err(|e| AdminError::Failed(e.to_string()))
 }
 
 /// Runs the command; the `Ok` text is the report for the operator.
@@ -74,18 +82,33 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
                 .pipeline(settings.crm.pipeline_id, "amocrm-check")
                 .await
                 .map_err(|e| AdminError::Failed(e.to_string()))?
-                .ok_or_else(|| AdminError::Failed(format!("AMOCRM_PIPELINE_ID: pipeline {} does not exist in this account", settings.crm.pipeline_id)))?;
+                .ok_or_else(|| {
+                    AdminError::Failed(format!(
+                        "AMOCRM_PIPELINE_ID: pipeline {} does not exist in this account",
+                        settings.crm.pipeline_id
+                    ))
+                })?;
             check_report(settings, &pipeline.name, &pipeline.stages)
         }
         Command::AmoAuth { code } => {
             let settings = crm(config)?;
             let client = client(settings, open_store(config)?)?;
-            let pair = client.exchange_code(&code).await.map_err(|e| AdminError::Failed(e.to_string()))?;
-            Ok(format!("AmoCRM token pair stored in {}; access token valid until {}", config.data_dir.join("landing.db").display(), pair.expires_at))
+            let pair = client
+                .exchange_code(&code)
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string()))?;
+            Ok(format!(
+                "AmoCRM token pair stored in {}; access token valid until {}",
+                config.data_dir.join("landing.db").display(),
+                pair.expires_at
+            ))
         }
         Command::Resync(which) => {
             let store = open_store(config)?;
-            let n = store.requeue_crm(which).await.map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?;
+            let n = store
+                .requeue_crm(which)
+                .await
+                .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?;
             Ok(format!(
                 "{n} lead(s) set back to crm_status=pending; a running landing-local syncs them within a minute, otherwise the next start does"
             ))
@@ -94,9 +117,17 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
 }
 
 /// The stage mapping, checked against the pipeline's real stages.
-pub fn check_report(settings: &AmoSettings, pipeline_name: &str, stages: &[(i64, String)]) -> Result<String, AdminError> {
+pub fn check_report(
+    settings: &AmoSettings,
+    pipeline_name: &str,
+    stages: &[(i64, String)],
+) -> Result<String, AdminError> {
     let c = &settings.crm;
-    let mut out = vec![format!("pipeline {} \"{pipeline_name}\": {} stages", c.pipeline_id, stages.len())];
+    let mut out = vec![format!(
+        "pipeline {} \"{pipeline_name}\": {} stages",
+        c.pipeline_id,
+        stages.len()
+    )];
     let mut errors = vec![];
     for (label, var, stage) in [
         ("kaspi", "AMOCRM_STATUS_KASPI", c.stage_kaspi),
@@ -105,11 +136,18 @@ pub fn check_report(settings: &AmoSettings, pipeline_name: &str, stages: &[(i64,
         ("proftest", "AMOCRM_STATUS_PROFTEST", c.stage_proftest),
     ] {
         let Some(id) = stage else {
-            let what = if label == "proftest" { "new ProfTest deals go to the pipeline's first stage" } else { "deals are tagged but not moved" };
+            let what = if label == "proftest" {
+                "new ProfTest deals go to the pipeline's first stage"
+            } else {
+                "deals are tagged but not moved"
+            };
             out.push(format!("  {label:<10} → (unset): {what}"));
             continue;
         };
-        let name = stages.iter().find(|(s, _)| *s == id).map(|(_, n)| n.as_str());
+        let name = stages
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, n)| n.as_str());
         match (id, name) {
             (STATUS_WON, _) => out.push(format!(
                 "  {label:<10} → 142 WARNING: 142 is the built-in \"won\" stage (Успешно реализовано) of every pipeline. Every {label} lead will CLOSE its deal as won — it leaves the active funnel and managers stop seeing it. Set {var} to an open stage unless that is really intended."
@@ -126,7 +164,15 @@ pub fn check_report(settings: &AmoSettings, pipeline_name: &str, stages: &[(i64,
     }
     out.push("  stages of the pipeline:".into());
     out.extend(stages.iter().map(|(id, n)| format!("    {id} {n}")));
-    if errors.is_empty() { Ok(out.join("\n")) } else { Err(AdminError::Failed(format!("{}\n{}", out.join("\n"), errors.join("\n")))) }
+    if errors.is_empty() {
+        Ok(out.join("\n"))
+    } else {
+        Err(AdminError::Failed(format!(
+            "{}\n{}",
+            out.join("\n"),
+            errors.join("\n")
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -137,11 +183,23 @@ mod tests {
     fn arguments_parse_into_commands() {
         let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(parse(&[]).unwrap(), None);
-        assert_eq!(parse(&args("amocrm check")).unwrap(), Some(Command::AmoCheck));
-        assert_eq!(parse(&args("amocrm auth --code abc")).unwrap(), Some(Command::AmoAuth { code: "abc".into() }));
-        assert_eq!(parse(&args("crm resync --failed")).unwrap(), Some(Command::Resync(Requeue::AllFailed)));
+        assert_eq!(
+            parse(&args("amocrm check")).unwrap(),
+            Some(Command::AmoCheck)
+        );
+        assert_eq!(
+            parse(&args("amocrm auth --code abc")).unwrap(),
+            Some(Command::AmoAuth { code: "abc".into() })
+        );
+        assert_eq!(
+            parse(&args("crm resync --failed")).unwrap(),
+            Some(Command::Resync(Requeue::AllFailed))
+        );
         let id = LeadId::new();
-        assert_eq!(parse(&args(&format!("crm resync {id}"))).unwrap(), Some(Command::Resync(Requeue::Lead(id))));
+        assert_eq!(
+            parse(&args(&format!("crm resync {id}"))).unwrap(),
+            Some(Command::Resync(Requeue::Lead(id)))
+        );
         assert!(parse(&args("crm resync 42")).is_err());
         assert!(parse(&args("serve now")).is_err());
     }

@@ -35,8 +35,16 @@ pub struct LocalConfig {
 
 impl LocalConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let known: Vec<&str> = LOCAL_VARS.iter().chain(NOTIFY_VARS).chain(AMOCRM_VARS).copied().collect();
-        env.reject_unknown(&["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_", "AMOCRM_"], &known)?;
+        let known: Vec<&str> = LOCAL_VARS
+            .iter()
+            .chain(NOTIFY_VARS)
+            .chain(AMOCRM_VARS)
+            .copied()
+            .collect();
+        env.reject_unknown(
+            &["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_", "AMOCRM_"],
+            &known,
+        )?;
         match env.get("LANDING_TRANSPORT") {
             None | Some("outbox") => {}
             Some("aws") => {

@@ -95,14 +95,30 @@ pub async fn run(
     let crm_wake = Arc::new(tokio::sync::Notify::new());
     let crm_worker = match &config.crm {
         Some(settings) => {
-            let client = settings.client(store.clone(), RetryConfig::default()).map_err(|e| RunError::Crm(e.to_string()))?;
-            let sync = Arc::new(CrmSync::new(store.clone(), store.clone(), Arc::new(client), settings.crm.clone(), clock.clone(), CRM_MAX_ATTEMPTS));
-            let worker = CrmWorker::new(sync, store.clone(), crm_wake.clone(), CrmWorkerConfig::default());
+            let client = settings
+                .client(store.clone(), RetryConfig::default())
+                .map_err(|e| RunError::Crm(e.to_string()))?;
+            let sync = Arc::new(CrmSync::new(
+                store.clone(),
+                store.clone(),
+                Arc::new(client),
+                settings.crm.clone(),
+                clock.clone(),
+                CRM_MAX_ATTEMPTS,
+            ));
+            let worker = CrmWorker::new(
+                sync,
+                store.clone(),
+                crm_wake.clone(),
+                CrmWorkerConfig::default(),
+            );
             tracing::info!(base_url = %settings.base_url, pipeline_id = settings.crm.pipeline_id, "AmoCRM sync enabled");
             Some(tokio::spawn(worker.run(workers_stopped.clone())))
         }
         None => {
-            tracing::warn!("no AmoCRM credentials (AMOCRM_ACCESS_TOKEN or AMOCRM_CLIENT_ID): CRM sync is disabled, leads are stored with crm_status=disabled");
+            tracing::warn!(
+                "no AmoCRM credentials (AMOCRM_ACCESS_TOKEN or AMOCRM_CLIENT_ID): CRM sync is disabled, leads are stored with crm_status=disabled"
+            );
             None
         }
     };
@@ -113,7 +129,11 @@ pub async fn run(
         IntakeConfig {
             notify_delay: config.notify.delay,
             idempotency_ttl: IDEMPOTENCY_TTL,
-            initial_crm_status: if config.crm.is_some() { CrmStatus::Pending } else { CrmStatus::Disabled },
+            initial_crm_status: if config.crm.is_some() {
+                CrmStatus::Pending
+            } else {
+                CrmStatus::Disabled
+            },
         },
     );
     if crm_worker.is_some() {
@@ -152,12 +172,16 @@ pub async fn run(
     tracing::info!("HTTP server stopped; finishing the rounds in progress");
     let _ = stop_workers.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, worker).await.is_err() {
-        tracing::warn!("notification worker did not stop in time; its claims expire and are resent after restart");
+        tracing::warn!(
+            "notification worker did not stop in time; its claims expire and are resent after restart"
+        );
     }
     if let Some(crm) = crm_worker
         && tokio::time::timeout(DRAIN_TIMEOUT, crm).await.is_err()
     {
-        tracing::warn!("CRM worker did not stop in time; its leads stay pending and are synced after restart");
+        tracing::warn!(
+            "CRM worker did not stop in time; its leads stay pending and are synced after restart"
+        );
     }
     served.map_err(RunError::Serve)
 }

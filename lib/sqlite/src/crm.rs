@@ -25,11 +25,19 @@ impl CrmStateStore for SqliteStore {
             })
             .await?;
         ids.into_iter()
-            .map(|id| id.parse().map_err(|e| StoreError::Corrupt(format!("landing_leads.id: {e}"))))
+            .map(|id| {
+                id.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("landing_leads.id: {e}")))
+            })
             .collect()
     }
 
-    async fn record_crm_deal(&self, id: LeadId, deal_id: i64, contact_id: Option<i64>) -> Result<(), StoreError> {
+    async fn record_crm_deal(
+        &self,
+        id: LeadId,
+        deal_id: i64,
+        contact_id: Option<i64>,
+    ) -> Result<(), StoreError> {
         self.db()
             .run(move |c| {
                 c.execute(
@@ -42,7 +50,14 @@ impl CrmStateStore for SqliteStore {
             .await
     }
 
-    async fn mark_crm_synced(&self, id: LeadId, deal_id: i64, contact_id: Option<i64>, keys: &[PersonKey], at: Timestamp) -> Result<(), StoreError> {
+    async fn mark_crm_synced(
+        &self,
+        id: LeadId,
+        deal_id: i64,
+        contact_id: Option<i64>,
+        keys: &[PersonKey],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let keys: Vec<String> = keys.iter().map(|k| k.as_str().to_owned()).collect();
         self.db()
             .run(move |c| {
@@ -68,7 +83,12 @@ impl CrmStateStore for SqliteStore {
             .await
     }
 
-    async fn record_crm_failure(&self, id: LeadId, error: &str, permanent: bool) -> Result<u32, StoreError> {
+    async fn record_crm_failure(
+        &self,
+        id: LeadId,
+        error: &str,
+        permanent: bool,
+    ) -> Result<u32, StoreError> {
         let error = error.chars().take(2000).collect::<String>();
         self.db()
             .run(move |c| {

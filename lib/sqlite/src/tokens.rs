@@ -25,16 +25,24 @@ impl TokenStore for SqliteStore {
             Ok(TokenPair {
                 access_token: SecretString::from(access),
                 refresh_token: SecretString::from(refresh),
-                expires_at: time::parse(&expires).map_err(|e| StoreError::Corrupt(format!("amocrm_tokens.expires_at: {e}")))?,
+                expires_at: time::parse(&expires)
+                    .map_err(|e| StoreError::Corrupt(format!("amocrm_tokens.expires_at: {e}")))?,
             })
         })
         .transpose()
     }
 
-    async fn replace(&self, expected_refresh: Option<&str>, new: &TokenPair) -> Result<bool, StoreError> {
+    async fn replace(
+        &self,
+        expected_refresh: Option<&str>,
+        new: &TokenPair,
+    ) -> Result<bool, StoreError> {
         let expected = expected_refresh.map(str::to_owned);
-        let (access, refresh, expires) =
-            (new.access_token.expose_secret().to_owned(), new.refresh_token.expose_secret().to_owned(), time::format(new.expires_at));
+        let (access, refresh, expires) = (
+            new.access_token.expose_secret().to_owned(),
+            new.refresh_token.expose_secret().to_owned(),
+            time::format(new.expires_at),
+        );
         self.db()
             .run(move |c| {
                 let now = time::format(jiff::Timestamp::now());

@@ -12,15 +12,20 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::sync::OwnedMutexGuard;
 
-use super::policy::{Action, ContactRef, CrmContact, CrmDeal, CrmSettings, PolicyInput, decide, matching_contacts};
+use super::policy::{
+    Action, ContactRef, CrmContact, CrmDeal, CrmSettings, PolicyInput, decide, matching_contacts,
+};
 use crate::domain::{CrmStatus, Email, Form, Lead, LeadId, PersonKey, Phone};
 use crate::ports::{
-    Clock, CrmApi, CrmError, CrmStateStore, DealContact, DealUpdate, LeadStore, NewContact, NewDeal, StoreError,
+    Clock, CrmApi, CrmError, CrmStateStore, DealContact, DealUpdate, LeadStore, NewContact,
+    NewDeal, StoreError,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
-    Synced { deal_id: i64 },
+    Synced {
+        deal_id: i64,
+    },
     /// Not `pending` (already synced, failed, disabled) or gone: nothing to do.
     NotPending,
     /// Will be retried: the reason of this attempt.
@@ -37,7 +42,9 @@ impl KeyLocks {
         let mutexes: Vec<Arc<tokio::sync::Mutex<()>>> = match self.0.lock() {
             Ok(mut map) => {
                 map.retain(|_, m| Arc::strong_count(m) > 1);
-                keys.iter().map(|k| map.entry(k.clone()).or_default().clone()).collect()
+                keys.iter()
+                    .map(|k| map.entry(k.clone()).or_default().clone())
+                    .collect()
             }
             Err(_) => vec![],
         };
@@ -108,7 +115,15 @@ impl CrmSync {
         clock: Arc<dyn Clock>,
         max_attempts: u32,
     ) -> Self {
-        CrmSync { leads, state, api, settings, clock, max_attempts: max_attempts.max(1), locks: KeyLocks::default() }
+        CrmSync {
+            leads,
+            state,
+            api,
+            settings,
+            clock,
+            max_attempts: max_attempts.max(1),
+            locks: KeyLocks::default(),
+        }
     }
 
     pub fn settings(&self) -> &CrmSettings {
@@ -121,7 +136,9 @@ impl CrmSync {
         let mut keys = BTreeSet::new();
         for id in ids {
             match self.leads.get_lead(*id).await {
-                Ok(Some(lead)) => keys.extend(lead.person_keys().iter().map(|k| k.as_str().to_owned())),
+                Ok(Some(lead)) => {
+                    keys.extend(lead.person_keys().iter().map(|k| k.as_str().to_owned()))
+                }
                 Ok(None) => {}
                 Err(_) => {}
             }
@@ -144,7 +161,8 @@ impl CrmSync {
         }
         let deals = self.read_deals(&mut groups).await;
         let mut plans = self.create_deals(&mut groups, &deals).await;
-        self.update_and_annotate(&mut groups, &deals, &mut plans).await;
+        self.update_and_annotate(&mut groups, &deals, &mut plans)
+            .await;
         outcomes.extend(self.settle(groups).await);
         outcomes
     }
@@ -160,7 +178,9 @@ impl CrmSync {
             }
         }
         for key in g.keys.clone() {
-            let Ok(key) = PersonKey::from_stored(&key) else { continue };
+            let Ok(key) = PersonKey::from_stored(&key) else {
+                continue;
+            };
             if let Some(t) = self.leads.get_tracking(&key).await? {
                 g.tracked_deal = g.tracked_deal.or(t.amocrm_lead_id);
                 g.tracked_contact = g.tracked_contact.or(t.amocrm_contact_id);
@@ -173,7 +193,8 @@ impl CrmSync {
             let hits = self.api.search_contacts(phone.last10(), &cid).await?;
             g.contacts.extend(hits);
         }
-        let found = !matching_contacts(&g.contacts, g.phone.as_ref(), g.email.as_ref(), None).is_empty();
+        let found =
+            !matching_contacts(&g.contacts, g.phone.as_ref(), g.email.as_ref(), None).is_empty();
         if !found && let Some(email) = &g.email {
             let hits = self.api.search_contacts(email.as_str(), &cid).await?;
             g.contacts.extend(hits);
@@ -187,7 +208,12 @@ impl CrmSync {
         let mut ids = BTreeSet::new();
         for g in groups.iter().filter(|g| g.stop.is_none()) {
             ids.extend(g.tracked_deal);
-            for c in matching_contacts(&g.contacts, g.phone.as_ref(), g.email.as_ref(), g.tracked_contact) {
+            for c in matching_contacts(
+                &g.contacts,
+                g.phone.as_ref(),
+                g.email.as_ref(),
+                g.tracked_contact,
+            ) {
                 ids.extend(c.lead_ids.iter().copied());
             }
         }
@@ -231,30 +257,63 @@ impl CrmSync {
             if g.stop.is_some() {
                 continue;
             }
-            let Some(lead) = g.leads.first() else { continue };
+            let Some(lead) = g.leads.first() else {
+                continue;
+            };
             let action = decide(&self.input(g, lead, deals));
-            if let Action::CreateDeal { contact, pipeline_id, status_id, tags } = &action {
-                creates.push((i, new_deal(lead, g, *contact, *pipeline_id, *status_id, tags)));
+            if let Action::CreateDeal {
+                contact,
+                pipeline_id,
+                status_id,
+                tags,
+            } = &action
+            {
+                creates.push((
+                    i,
+                    new_deal(lead, g, *contact, *pipeline_id, *status_id, tags),
+                ));
             }
             first_actions.push((i, action));
         }
         if creates.is_empty() {
             return first_actions;
         }
-        let cid = creates.first().map(|(i, _)| groups.get(*i).map(correlation_id).unwrap_or_default()).unwrap_or_default();
+        let cid = creates
+            .first()
+            .map(|(i, _)| groups.get(*i).map(correlation_id).unwrap_or_default())
+            .unwrap_or_default();
         let requests: Vec<NewDeal> = creates.iter().map(|(_, d)| d.clone()).collect();
-        let results: Vec<(usize, CreateResult)> = match self.api.create_deals(&requests, &cid).await {
-            Ok(created) if created.len() == creates.len() => {
-                creates.iter().zip(created).map(|((i, _), c)| (*i, Ok((c.deal_id, c.contact_id)))).collect()
-            }
-            Ok(_) => creates.iter().map(|(i, _)| (*i, Err(CrmError::Transient("CRM answered a different number of deals".into())))).collect(),
+        let results: Vec<(usize, CreateResult)> = match self.api.create_deals(&requests, &cid).await
+        {
+            Ok(created) if created.len() == creates.len() => creates
+                .iter()
+                .zip(created)
+                .map(|((i, _), c)| (*i, Ok((c.deal_id, c.contact_id))))
+                .collect(),
+            Ok(_) => creates
+                .iter()
+                .map(|(i, _)| {
+                    (
+                        *i,
+                        Err(CrmError::Transient(
+                            "CRM answered a different number of deals".into(),
+                        )),
+                    )
+                })
+                .collect(),
             // One invalid deal rejects the whole call: redo them one by one to find it.
             Err(CrmError::Permanent(_)) if creates.len() > 1 => {
                 let mut out = Vec::new();
                 for (i, d) in &creates {
-                    let r = self.api.create_deals(std::slice::from_ref(d), &cid).await.and_then(|c| {
-                        c.first().map(|c| (c.deal_id, c.contact_id)).ok_or_else(|| CrmError::Transient("CRM created nothing".into()))
-                    });
+                    let r = self
+                        .api
+                        .create_deals(std::slice::from_ref(d), &cid)
+                        .await
+                        .and_then(|c| {
+                            c.first()
+                                .map(|c| (c.deal_id, c.contact_id))
+                                .ok_or_else(|| CrmError::Transient("CRM created nothing".into()))
+                        });
                     out.push((*i, r));
                 }
                 out
@@ -282,7 +341,12 @@ impl CrmSync {
 
     /// Stage moves and tags for every lead that lands on an existing deal (merged per deal, the
     /// latest lead's stage winning), then one note per lead.
-    async fn update_and_annotate(&self, groups: &mut [Group], deals: &[CrmDeal], first: &mut [(usize, Action)]) {
+    async fn update_and_annotate(
+        &self,
+        groups: &mut [Group],
+        deals: &[CrmDeal],
+        first: &mut [(usize, Action)],
+    ) {
         let mut updates: Vec<DealUpdate> = Vec::new();
         let mut touched: Vec<usize> = Vec::new();
         let mut notes: Vec<(usize, i64, String)> = Vec::new();
@@ -311,8 +375,18 @@ impl CrmSync {
                 };
                 let deal_id = match &action {
                     Action::CreateDeal { .. } => g.deal.map(|(d, _)| d),
-                    Action::MoveDeal { deal_id, pipeline_id, status_id, tags } => {
-                        merge_update(&mut updates, *deal_id, Some((*pipeline_id, *status_id)), tags);
+                    Action::MoveDeal {
+                        deal_id,
+                        pipeline_id,
+                        status_id,
+                        tags,
+                    } => {
+                        merge_update(
+                            &mut updates,
+                            *deal_id,
+                            Some((*pipeline_id, *status_id)),
+                            tags,
+                        );
                         Some(*deal_id)
                     }
                     Action::Annotate { deal_id, tags } => {
@@ -323,7 +397,9 @@ impl CrmSync {
                 if let Some(d) = deal_id {
                     if g.deal.is_none() {
                         let contact = g.tracked_contact.or_else(|| {
-                            matching_contacts(&g.contacts, g.phone.as_ref(), g.email.as_ref(), None).first().map(|c| c.id)
+                            matching_contacts(&g.contacts, g.phone.as_ref(), g.email.as_ref(), None)
+                                .first()
+                                .map(|c| c.id)
                         });
                         g.deal = Some((d, contact));
                     }
@@ -332,7 +408,11 @@ impl CrmSync {
             }
             touched.push(i);
         }
-        let cid = touched.first().and_then(|i| groups.get(*i)).map(correlation_id).unwrap_or_default();
+        let cid = touched
+            .first()
+            .and_then(|i| groups.get(*i))
+            .map(correlation_id)
+            .unwrap_or_default();
         if !updates.is_empty()
             && let Err(e) = self.api.update_deals(&updates, &cid).await
         {
@@ -361,17 +441,28 @@ impl CrmSync {
         let now: Timestamp = self.clock.now();
         let mut out = Vec::new();
         for g in groups {
-            let keys: Vec<PersonKey> = g.keys.iter().filter_map(|k| PersonKey::from_stored(k).ok()).collect();
+            let keys: Vec<PersonKey> = g
+                .keys
+                .iter()
+                .filter_map(|k| PersonKey::from_stored(k).ok())
+                .collect();
             for lead in &g.leads {
                 let outcome = match (&g.stop, g.deal) {
-                    (None, Some((deal, contact))) => match self.state.mark_crm_synced(lead.id, deal, contact, &keys, now).await {
+                    (None, Some((deal, contact))) => match self
+                        .state
+                        .mark_crm_synced(lead.id, deal, contact, &keys, now)
+                        .await
+                    {
                         Ok(()) => {
                             tracing::info!(lead_id = %lead.id, correlation_id = %lead.correlation_id, deal_id = deal, "lead synced to CRM");
                             SyncOutcome::Synced { deal_id: deal }
                         }
                         Err(e) => self.failure(lead, &crate::error_chain(&e), false).await,
                     },
-                    (None, None) => self.failure(lead, "no deal was found or created", false).await,
+                    (None, None) => {
+                        self.failure(lead, "no deal was found or created", false)
+                            .await
+                    }
                     (Some(Stop::Retry(r)), _) => self.failure(lead, r, false).await,
                     (Some(Stop::Failed(r)), _) => self.failure(lead, r, true).await,
                 };
@@ -383,8 +474,16 @@ impl CrmSync {
 
     async fn failure(&self, lead: &Lead, reason: &str, permanent: bool) -> SyncOutcome {
         let give_up = permanent || lead.crm.attempts + 1 >= self.max_attempts;
-        let reason = if give_up && !permanent { format!("gave up after {} attempts: {reason}", lead.crm.attempts + 1) } else { reason.to_owned() };
-        match self.state.record_crm_failure(lead.id, &reason, give_up).await {
+        let reason = if give_up && !permanent {
+            format!("gave up after {} attempts: {reason}", lead.crm.attempts + 1)
+        } else {
+            reason.to_owned()
+        };
+        match self
+            .state
+            .record_crm_failure(lead.id, &reason, give_up)
+            .await
+        {
             Ok(_) if give_up => {
                 tracing::warn!(lead_id = %lead.id, correlation_id = %lead.correlation_id, reason = %reason, "CRM sync failed");
                 SyncOutcome::Failed(reason)
@@ -399,10 +498,18 @@ impl CrmSync {
 }
 
 fn correlation_id(g: &Group) -> String {
-    g.leads.first().map(|l| l.correlation_id.clone()).unwrap_or_default()
+    g.leads
+        .first()
+        .map(|l| l.correlation_id.clone())
+        .unwrap_or_default()
 }
 
-fn merge_update(updates: &mut Vec<DealUpdate>, deal_id: i64, stage: Option<(i64, i64)>, tags: &[String]) {
+fn merge_update(
+    updates: &mut Vec<DealUpdate>,
+    deal_id: i64,
+    stage: Option<(i64, i64)>,
+    tags: &[String],
+) {
     match updates.iter_mut().find(|u| u.deal_id == deal_id) {
         Some(u) => {
             if stage.is_some() {
@@ -414,11 +521,22 @@ fn merge_update(updates: &mut Vec<DealUpdate>, deal_id: i64, stage: Option<(i64,
                 }
             }
         }
-        None => updates.push(DealUpdate { deal_id, stage, tags_to_add: tags.to_vec() }),
+        None => updates.push(DealUpdate {
+            deal_id,
+            stage,
+            tags_to_add: tags.to_vec(),
+        }),
     }
 }
 
-fn new_deal(lead: &Lead, g: &Group, contact: ContactRef, pipeline_id: i64, status_id: Option<i64>, tags: &[String]) -> NewDeal {
+fn new_deal(
+    lead: &Lead,
+    g: &Group,
+    contact: ContactRef,
+    pipeline_id: i64,
+    status_id: Option<i64>,
+    tags: &[String],
+) -> NewDeal {
     let title = match lead.form {
         Form::ProfTest => "Профтест",
         Form::ExpressCourse => "Экспресс-курс",
@@ -433,7 +551,11 @@ fn new_deal(lead: &Lead, g: &Group, contact: ContactRef, pipeline_id: i64, statu
         referrer: lead.referrer.clone(),
         contact: match contact {
             ContactRef::Existing(id) => DealContact::Existing(id),
-            ContactRef::New => DealContact::New(NewContact { name: lead.name.clone(), phone: g.phone.clone(), email: g.email.clone() }),
+            ContactRef::New => DealContact::New(NewContact {
+                name: lead.name.clone(),
+                phone: g.phone.clone(),
+                email: g.email.clone(),
+            }),
         },
     }
 }
@@ -441,10 +563,13 @@ fn new_deal(lead: &Lead, g: &Group, contact: ContactRef, pipeline_id: i64, statu
 /// The note a manager reads on the deal: form, campaign, UTM, payment, and the test result.
 pub fn note_text(lead: &Lead) -> String {
     let mut lines = vec![
-        format!("Заявка с сайта: {}", match lead.form {
-            Form::ProfTest => "ProfTest (профтест)",
-            Form::ExpressCourse => "ExpressCourse (экспресс-курс)",
-        }),
+        format!(
+            "Заявка с сайта: {}",
+            match lead.form {
+                Form::ProfTest => "ProfTest (профтест)",
+                Form::ExpressCourse => "ExpressCourse (экспресс-курс)",
+            }
+        ),
         format!("Кампания: {}", lead.source_campaign),
     ];
     if let Some(pm) = lead.payment_method {
@@ -468,7 +593,10 @@ pub fn note_text(lead: &Lead) -> String {
             Some(other) => lines.push(format!("Результат теста: {other}")),
             None => {
                 let raw = serde_json::Value::Object(m.clone()).to_string();
-                lines.push(format!("Данные теста: {}", raw.chars().take(2000).collect::<String>()));
+                lines.push(format!(
+                    "Данные теста: {}",
+                    raw.chars().take(2000).collect::<String>()
+                ));
             }
         }
     }
@@ -480,8 +608,13 @@ pub fn note_text(lead: &Lead) -> String {
 fn group_by_person(leads: Vec<Lead>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for lead in leads {
-        let keys: BTreeSet<String> = lead.person_keys().iter().map(|k| k.as_str().to_owned()).collect();
-        let (mut same, rest): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| !g.keys.is_disjoint(&keys));
+        let keys: BTreeSet<String> = lead
+            .person_keys()
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        let (mut same, rest): (Vec<Group>, Vec<Group>) =
+            groups.into_iter().partition(|g| !g.keys.is_disjoint(&keys));
         groups = rest;
         let mut merged = Group {
             leads: vec![],
@@ -500,8 +633,16 @@ fn group_by_person(leads: Vec<Lead>) -> Vec<Group> {
         }
         merged.leads.push(lead);
         merged.leads.sort_by_key(|l| (l.created_at, l.id));
-        merged.phone = merged.leads.iter().rev().find_map(|l| l.phone.valid().cloned());
-        merged.email = merged.leads.iter().rev().find_map(|l| l.email.valid().cloned());
+        merged.phone = merged
+            .leads
+            .iter()
+            .rev()
+            .find_map(|l| l.phone.valid().cloned());
+        merged.email = merged
+            .leads
+            .iter()
+            .rev()
+            .find_map(|l| l.email.valid().cloned());
         groups.push(merged);
     }
     groups

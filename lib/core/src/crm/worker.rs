@@ -40,8 +40,18 @@ pub struct CrmWorker {
 }
 
 impl CrmWorker {
-    pub fn new(sync: Arc<CrmSync>, state: Arc<dyn CrmStateStore>, wake: Arc<Notify>, config: CrmWorkerConfig) -> Self {
-        CrmWorker { sync, state, wake, config }
+    pub fn new(
+        sync: Arc<CrmSync>,
+        state: Arc<dyn CrmStateStore>,
+        wake: Arc<Notify>,
+        config: CrmWorkerConfig,
+    ) -> Self {
+        CrmWorker {
+            sync,
+            state,
+            wake,
+            config,
+        }
     }
 
     /// Runs until `shutdown` turns true; a batch in progress is finished first.
@@ -54,7 +64,11 @@ impl CrmWorker {
                 break;
             }
             let now = Instant::now();
-            let pending = match self.state.pending_crm(self.config.batch.saturating_mul(4)).await {
+            let pending = match self
+                .state
+                .pending_crm(self.config.batch.saturating_mul(4))
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %crate::error_chain(&e), "cannot read pending CRM leads");
@@ -84,7 +98,9 @@ impl CrmWorker {
                 continue;
             }
             let next_retry = not_before.values().map(|(t, _)| *t).min();
-            let sleep = next_retry.map_or(self.config.idle_poll, |t| t.saturating_duration_since(now).min(self.config.idle_poll));
+            let sleep = next_retry.map_or(self.config.idle_poll, |t| {
+                t.saturating_duration_since(now).min(self.config.idle_poll)
+            });
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {}
@@ -96,6 +112,9 @@ impl CrmWorker {
 
     fn backoff(&self, tries: u32) -> Duration {
         let factor = 2u32.saturating_pow(tries.saturating_sub(1));
-        self.config.backoff_base.saturating_mul(factor).min(self.config.backoff_max)
+        self.config
+            .backoff_base
+            .saturating_mul(factor)
+            .min(self.config.backoff_max)
     }
 }
