@@ -67,7 +67,8 @@ impl Db {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(|source| OpenError::Open {
             path: shown.clone(),
