@@ -299,3 +299,13 @@ fn masked_recipient(n: &Notification) -> String {
         Channel::Email => crate::mask::email(&n.recipient),
     }
 }
+
+/// What a scheduler delivers to the notify function for one lead (the EventBridge Scheduler
+/// target's `Input`): `{"leadId": "…", "correlationId": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyPayload {
+    pub lead_id: LeadId,
+    #[serde(default)]
+    pub correlation_id: String,
+}

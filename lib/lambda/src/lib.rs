@@ -1,0 +1,181 @@
+//! The event-driven Lambdas' handlers, written against the core's ports so they are tested on
+//! any adapter (SQLite in this crate's tests, DynamoDB/moto in the functions' end-to-end run):
+//!
+//! - `notify`: an EventBridge Scheduler delivery of one lead's [`NotifyPayload`] → claim and send
+//!   that lead's due notifications (a duplicate delivery finds nothing to claim);
+//! - `crm-sync`: a DynamoDB stream batch → sync the INSERTed leads, reporting the records to
+//!   retry in `batchItemFailures`;
+//! - `sweeper`: every five minutes → send whatever notification is overdue (a schedule that was
+//!   never created, a claim whose holder died) and re-drive CRM syncs stuck in `pending`.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use landing_core::crm::{CrmSync, SyncOutcome};
+use landing_core::domain::LeadId;
+use landing_core::notify::{DispatchReport, Dispatcher, NotifyPayload};
+use landing_core::ports::{Clock, CrmStateStore, LeadStore, StoreError};
+use serde::Serialize;
+
+/// A scheduler may fire a little before `send_at`; rows due within this window are sent.
+pub const EARLY_TOLERANCE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Storage failed: the invocation fails so that Lambda retries it.
+    #[error("storage unavailable")]
+    Store(#[from] StoreError),
+}
+
+/// `notify`: sends one lead's notifications. A duplicate delivery claims nothing and sends
+/// nothing; rows that failed transiently were released with backoff and the sweeper sends them.
+pub async fn notify(
+    dispatcher: &Dispatcher,
+    payload: NotifyPayload,
+) -> Result<DispatchReport, HandlerError> {
+    let span = tracing::info_span!("notify", correlation_id = %payload.correlation_id, lead_id = %payload.lead_id);
+    let report = dispatcher
+        .dispatch_lead(payload.lead_id, EARLY_TOLERANCE)
+        .await?;
+    span.in_scope(|| tracing::info!(?report, "notify delivery handled"));
+    Ok(report)
+}
+
+/// The lead id of an INSERT record, `None` for any other record (MODIFY, REMOVE) — those are our
+/// own status updates and must not trigger a sync.
+fn inserted_lead(
+    record: &aws_lambda_events::event::dynamodb::EventRecord,
+) -> Option<Result<LeadId, String>> {
+    if record.event_name != "INSERT" {
+        return None;
+    }
+    let id = match record.change.keys.get("id") {
+        Some(serde_dynamo::AttributeValue::S(s)) => s
+            .parse::<LeadId>()
+            .map_err(|e| format!("bad lead id {s:?}: {e}")),
+        _ => Err("record has no string key `id`".to_owned()),
+    };
+    Some(id)
+}
+
+/// `crm-sync`: syncs the leads INSERTed in this stream batch. Records whose lead must be retried
+/// are reported in `batchItemFailures` (the event source retries from the first of them); a lead
+/// that failed permanently is `failed` with its reason in the table, not retried here.
+pub async fn crm_sync(sync: &CrmSync, event: StreamEvent) -> DynamoDbEventResponse {
+    let mut ids = Vec::new();
+    let mut failures = Vec::new();
+    for record in &event.records {
+        match inserted_lead(record) {
+            None => {}
+            Some(Ok(id)) => ids.push((id, record.change.sequence_number.clone())),
+            Some(Err(e)) => {
+                // Not one of our leads: retrying cannot help, so it is logged and skipped.
+                tracing::error!(error = %e, "skipping a stream record that is not a lead");
+            }
+        }
+    }
+    let lead_ids: Vec<LeadId> = ids.iter().map(|(id, _)| *id).collect();
+    let outcomes = if lead_ids.is_empty() {
+        vec![]
+    } else {
+        sync.sync_batch(&lead_ids).await
+    };
+    for (id, seq) in &ids {
+        let retry = match outcomes.iter().find(|(o, _)| o == id) {
+            Some((_, SyncOutcome::Retry(_))) | None => true,
+            Some(_) => false,
+        };
+        if retry {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = seq.clone();
+            failures.push(failure);
+        }
+    }
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub notifications_claimed: usize,
+    pub notifications_sent: usize,
+    pub crm_redriven: usize,
+    pub crm_synced: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// Notification rows claimed per round; rounds repeat while full rounds come back.
+    pub batch: usize,
+    pub max_rounds: usize,
+    /// A lead still `pending` after this long is re-driven by the sweeper. Longer than the
+    /// stream's own retry window, so the two never sync one lead at the same time.
+    pub crm_stale_after: Duration,
+    pub crm_batch: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        SweepConfig {
+            batch: 50,
+            max_rounds: 20,
+            crm_stale_after: Duration::from_secs(15 * 60),
+            crm_batch: 25,
+        }
+    }
+}
+
+/// `sweeper`: overdue notifications through the same claim/send path, then stale CRM syncs.
+pub async fn sweep(
+    dispatcher: &Dispatcher,
+    crm: Option<(&CrmSync, &dyn CrmStateStore, &dyn LeadStore)>,
+    clock: &dyn Clock,
+    config: &SweepConfig,
+) -> Result<SweepReport, HandlerError> {
+    let mut report = SweepReport::default();
+    for _ in 0..config.max_rounds {
+        let round = dispatcher.dispatch_due(config.batch).await?;
+        report.notifications_claimed += round.claimed;
+        report.notifications_sent += round.sent;
+        if round.claimed < config.batch {
+            break;
+        }
+    }
+    if let Some((sync, state, leads)) = crm {
+        let age = jiff::SignedDuration::try_from(config.crm_stale_after).unwrap_or_default();
+        let stale_before = clock
+            .now()
+            .checked_sub(age)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let mut stale = Vec::new();
+        for id in state.pending_crm(config.crm_batch * 4).await? {
+            if let Some(lead) = leads.get_lead(id).await?
+                && lead.created_at <= stale_before
+            {
+                stale.push(id);
+            }
+            if stale.len() >= config.crm_batch {
+                break;
+            }
+        }
+        report.crm_redriven = stale.len();
+        if !stale.is_empty() {
+            report.crm_synced = sync
+                .sync_batch(&stale)
+                .await
+                .iter()
+                .filter(|(_, o)| matches!(o, SyncOutcome::Synced { .. }))
+                .count();
+        }
+    }
+    tracing::info!(?report, "sweep done");
+    Ok(report)
+}
