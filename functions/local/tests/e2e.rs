@@ -48,14 +48,23 @@ impl Landing {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && let Ok(v) = serde_json::from_str::<Value>(&line) && v["message"] == "landing-local listening" {
+                if !sent
+                    && let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "landing-local listening"
+                {
                     let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
                     sent = true;
                 }
             }
         });
-        let addr = rx.recv_timeout(PATIENCE).expect("landing-local did not start listening");
-        Landing { child, base: format!("http://{addr}"), data: data.to_owned() }
+        let addr = rx
+            .recv_timeout(PATIENCE)
+            .expect("landing-local did not start listening");
+        Landing {
+            child,
+            base: format!("http://{addr}"),
+            data: data.to_owned(),
+        }
     }
 
     fn kill9(mut self) {
@@ -71,13 +80,20 @@ impl Landing {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "landing-local did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "landing-local did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(self.data.join("landing.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+        rusqlite::Connection::open_with_flags(
+            self.data.join("landing.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
     }
 }
 
@@ -89,7 +105,10 @@ impl Drop for Landing {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 async fn post(base: &str, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
@@ -108,7 +127,10 @@ fn lead(i: usize) -> Value {
 
 fn outbox(data: &Path) -> Vec<Value> {
     match std::fs::read_to_string(data.join("outbox.jsonl")) {
-        Ok(s) => s.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+        Ok(s) => s
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
         Err(_) => vec![],
     }
 }
@@ -117,7 +139,11 @@ fn outbox(data: &Path) -> Vec<Value> {
 fn wait_outbox(data: &Path, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + PATIENCE;
     while outbox(data).len() < n {
-        assert!(Instant::now() < deadline, "outbox has {} of {n} lines", outbox(data).len());
+        assert!(
+            Instant::now() < deadline,
+            "outbox has {} of {n} lines",
+            outbox(data).len()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
@@ -128,10 +154,22 @@ fn wait_outbox(data: &Path, n: usize) -> Vec<Value> {
 fn assert_exactly_once(lines: &[Value], leads: &[String], channels_per_lead: usize) {
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for l in lines {
-        *seen.entry((l["leadId"].as_str().unwrap().to_owned(), l["channel"].as_str().unwrap().to_owned())).or_default() += 1;
+        *seen
+            .entry((
+                l["leadId"].as_str().unwrap().to_owned(),
+                l["channel"].as_str().unwrap().to_owned(),
+            ))
+            .or_default() += 1;
     }
-    assert_eq!(seen.len(), leads.len() * channels_per_lead, "distinct (lead, channel) pairs");
-    assert!(seen.values().all(|&n| n == 1), "some message went out twice: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        leads.len() * channels_per_lead,
+        "distinct (lead, channel) pairs"
+    );
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "some message went out twice: {seen:?}"
+    );
     assert!(seen.keys().all(|(lead, _)| leads.contains(lead)));
 }
 
@@ -150,21 +188,39 @@ async fn leads_are_committed_and_followed_by_one_sms_and_one_email_each() {
         assert_eq!(body["sourceCampaign"], "proftest_kenesary");
         ids.push(body["leadId"].as_str().unwrap().to_owned());
         // Committed before the answer: the row is there the moment the 201 is.
-        assert_eq!(count(&app.db(), &format!("SELECT COUNT(*) FROM landing_leads WHERE id = '{}'", ids[i])), 1);
+        assert_eq!(
+            count(
+                &app.db(),
+                &format!("SELECT COUNT(*) FROM landing_leads WHERE id = '{}'", ids[i])
+            ),
+            1
+        );
     }
     let (status, body) = post(&app.base, "/api/landing/submit", &json!({"name": "Ерлан", "phone": "87051234567", "email": "erlan@mail.kz", "paymentMethod": "Halyk"}), None).await;
     assert_eq!(status, 201);
     assert_eq!(body["sourceCampaign"], "expresscourse");
     ids.push(body["leadId"].as_str().unwrap().to_owned());
 
-    assert!(outbox(&dir).is_empty(), "nothing may be sent before the delay");
+    assert!(
+        outbox(&dir).is_empty(),
+        "nothing may be sent before the delay"
+    );
     let lines = wait_outbox(&dir, 8);
     assert_exactly_once(&lines, &ids, 2);
-    let express_sms = lines.iter().find(|l| l["leadId"] == ids[3].as_str() && l["channel"] == "sms").unwrap();
+    let express_sms = lines
+        .iter()
+        .find(|l| l["leadId"] == ids[3].as_str() && l["channel"] == "sms")
+        .unwrap();
     assert!(express_sms["body"].as_str().unwrap().contains("Ерлан"));
     assert_eq!(express_sms["to"], "+77051234567");
     let db = app.db();
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent'"), 8);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent'"
+        ),
+        8
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM unified_lead_tracking"), 8);
     assert_eq!(app.terminate().code(), Some(0));
 }
@@ -174,16 +230,37 @@ async fn an_idempotent_retry_stores_nothing_new() {
     let dir = temp_dir("idem");
     let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1h")]);
     let body = lead(1);
-    let (s1, b1) = post(&app.base, "/api/landing/proftest", &body, Some("retry-key-1")).await;
-    let (s2, b2) = post(&app.base, "/api/landing/proftest", &body, Some("retry-key-1")).await;
+    let (s1, b1) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &body,
+        Some("retry-key-1"),
+    )
+    .await;
+    let (s2, b2) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &body,
+        Some("retry-key-1"),
+    )
+    .await;
     assert_eq!((s1, s2), (201, 200));
     assert_eq!(b1, b2);
-    let (s3, b3) = post(&app.base, "/api/landing/proftest", &lead(2), Some("retry-key-1")).await;
+    let (s3, b3) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &lead(2),
+        Some("retry-key-1"),
+    )
+    .await;
     assert_eq!(s3, 422);
     assert!(b3["fields"]["Idempotency-Key"].is_string());
     let db = app.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), 1);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM scheduled_notifications"), 2);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM scheduled_notifications"),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,7 +279,13 @@ async fn sigkill_with_notifications_pending_loses_and_doubles_nothing() {
     let app = Landing::start(&dir, &[]);
     let lines = wait_outbox(&dir, 20);
     assert_exactly_once(&lines, &ids, 2);
-    assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent' AND attempts = 1"), 20);
+    assert_eq!(
+        count(
+            &app.db(),
+            "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent' AND attempts = 1"
+        ),
+        20
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,13 +294,29 @@ async fn sigkill_while_a_notification_is_being_sent_resends_it_exactly_once() {
     // A FIFO as outbox: the send blocks opening it until someone reads, so the process is
     // provably killed mid-send with the row claimed and nothing written.
     let fifo = dir.join("outbox.jsonl");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
-    let (status, body) = post(&app.base, "/api/landing/proftest", &json!({"name": "Асель", "phone": "+77019998877"}), None).await;
+    let (status, body) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &json!({"name": "Асель", "phone": "+77019998877"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 201);
     let id = body["leadId"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + PATIENCE;
-    while count(&app.db(), "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sending'") == 0 {
+    while count(
+        &app.db(),
+        "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sending'",
+    ) == 0
+    {
         assert!(Instant::now() < deadline, "notification was never claimed");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -227,7 +326,13 @@ async fn sigkill_while_a_notification_is_being_sent_resends_it_exactly_once() {
     let app = Landing::start(&dir, &[]);
     let lines = wait_outbox(&dir, 1);
     assert_exactly_once(&lines, &[id], 1);
-    assert_eq!(count(&app.db(), "SELECT attempts FROM scheduled_notifications WHERE status = 'sent'"), 2);
+    assert_eq!(
+        count(
+            &app.db(),
+            "SELECT attempts FROM scheduled_notifications WHERE status = 'sent'"
+        ),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,7 +363,10 @@ async fn two_hundred_concurrent_submissions_give_200_leads_and_400_notifications
     }
     let db = app.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), 200);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM scheduled_notifications"), 400);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM scheduled_notifications"),
+        400
+    );
     let lines = wait_outbox(&dir, 400);
     assert_exactly_once(&lines, &ids, 2);
 }
@@ -267,17 +375,36 @@ async fn two_hundred_concurrent_submissions_give_200_leads_and_400_notifications
 async fn a_malformed_email_with_a_valid_phone_gets_only_an_sms() {
     let dir = temp_dir("sms-only");
     let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
-    let (status, body) = post(&app.base, "/api/landing/proftest", &json!({"name": "Дана", "phone": "8 701 555 44 33", "email": "dana@@mail"}), None).await;
+    let (status, body) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &json!({"name": "Дана", "phone": "8 701 555 44 33", "email": "dana@@mail"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 201);
     let id = body["leadId"].as_str().unwrap().to_owned();
-    let (status, body) = post(&app.base, "/api/landing/proftest", &json!({"name": "Дана", "phone": "555", "email": "dana@@mail"}), None).await;
+    let (status, body) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &json!({"name": "Дана", "phone": "555", "email": "dana@@mail"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 422);
     assert!(body["fields"]["phone"].is_string() && body["fields"]["email"].is_string());
 
     let lines = wait_outbox(&dir, 1);
-    assert_exactly_once(&lines, &[id.clone()], 1);
+    assert_exactly_once(&lines, std::slice::from_ref(&id), 1);
     assert_eq!(lines[0]["channel"], "sms");
-    let warnings: String = app.db().query_row("SELECT warnings FROM landing_leads WHERE id = ?1", [&id], |r| r.get(0)).unwrap();
+    let warnings: String = app
+        .db()
+        .query_row(
+            "SELECT warnings FROM landing_leads WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert!(warnings.contains("email"), "{warnings}");
 }
 
@@ -293,13 +420,25 @@ async fn a_second_process_on_the_same_data_dir_refuses_to_start() {
         .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("in use by another landing-local process"), "{text}");
+    assert!(
+        text.contains("in use by another landing-local process"),
+        "{text}"
+    );
 }
 
 #[test]
 fn invalid_configuration_stops_the_process_and_names_the_variable() {
-    for (var, value) in [("NOTIFY_DELAY", "soon"), ("LANDING_ADDR", "nowhere"), ("LANDING_TRANSPORTT", "outbox")] {
-        let out = Command::new(BIN).env_clear().env(var, value).env("LANDING_DATA_DIR", temp_dir("config")).output().unwrap();
+    for (var, value) in [
+        ("NOTIFY_DELAY", "soon"),
+        ("LANDING_ADDR", "nowhere"),
+        ("LANDING_TRANSPORTT", "outbox"),
+    ] {
+        let out = Command::new(BIN)
+            .env_clear()
+            .env(var, value)
+            .env("LANDING_DATA_DIR", temp_dir("config"))
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{var}");
         let text = String::from_utf8_lossy(&out.stderr);
         assert!(text.contains(var), "{var}: {text}");
@@ -315,9 +454,17 @@ async fn sigterm_lets_requests_in_flight_finish_and_every_201_is_stored() {
         .map(|i| {
             let base = base.clone();
             tokio::spawn(async move {
-                let resp = client().post(format!("{base}/api/landing/proftest")).json(&lead(5000 + i)).send().await;
+                let resp = client()
+                    .post(format!("{base}/api/landing/proftest"))
+                    .json(&lead(5000 + i))
+                    .send()
+                    .await;
                 match resp {
-                    Ok(r) if r.status() == 201 => r.json::<Value>().await.ok().and_then(|b| b["leadId"].as_str().map(str::to_owned)),
+                    Ok(r) if r.status() == 201 => r
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|b| b["leadId"].as_str().map(str::to_owned)),
                     // Refused after shutdown began: the client knows it was not accepted.
                     _ => None,
                 }
@@ -336,9 +483,20 @@ async fn sigterm_lets_requests_in_flight_finish_and_every_201_is_stored() {
     }
     let db = rusqlite::Connection::open(data.join("landing.db")).unwrap();
     for id in &accepted {
-        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM landing_leads WHERE id = '{id}'")), 1, "201 without a row");
+        assert_eq!(
+            count(
+                &db,
+                &format!("SELECT COUNT(*) FROM landing_leads WHERE id = '{id}'")
+            ),
+            1,
+            "201 without a row"
+        );
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM landing_leads"), accepted.len() as i64, "a row nobody was told about");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM landing_leads"),
+        accepted.len() as i64,
+        "a row nobody was told about"
+    );
 }
 
 mod crm {
@@ -348,7 +506,10 @@ mod crm {
     fn crm_env(fake: &FakeAmo) -> Vec<(String, String)> {
         vec![
             ("AMOCRM_BASE_URL".into(), fake.base_url()),
-            ("AMOCRM_ACCESS_TOKEN".into(), DEFAULT_LONG_LIVED_TOKEN.into()),
+            (
+                "AMOCRM_ACCESS_TOKEN".into(),
+                DEFAULT_LONG_LIVED_TOKEN.into(),
+            ),
             ("AMOCRM_PIPELINE_ID".into(), DEFAULT_PIPELINE_ID.to_string()),
             ("AMOCRM_STATUS_KASPI".into(), "10002".into()),
             ("AMOCRM_STATUS_HALYK".into(), "144".into()),
@@ -364,7 +525,11 @@ mod crm {
 
     fn wait_synced(app: &Landing, n: i64) {
         let deadline = Instant::now() + PATIENCE;
-        while count(&app.db(), "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'synced'") < n {
+        while count(
+            &app.db(),
+            "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'synced'",
+        ) < n
+        {
             assert!(Instant::now() < deadline, "leads not synced in time");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -378,25 +543,67 @@ mod crm {
         let (s, _) = post(&app.base, "/api/landing/proftest", &json!({"name": "Айгерим", "phone": "+77017000001", "email": "aigerim@mail.kz", "slug": "kenesary", "metadata": {"result": "Дизайн"}}), None).await;
         assert_eq!(s, 201);
         wait_synced(&app, 1);
-        let (s, _) = post(&app.base, "/api/landing/submit", &json!({"name": "Айгерим", "phone": "8 701 700 00 01", "paymentMethod": "halyk"}), None).await;
+        let (s, _) = post(
+            &app.base,
+            "/api/landing/submit",
+            &json!({"name": "Айгерим", "phone": "8 701 700 00 01", "paymentMethod": "halyk"}),
+            None,
+        )
+        .await;
         assert_eq!(s, 201);
-        let (s, _) = post(&app.base, "/api/landing/submit", &json!({"name": "Ерлан", "email": "erlan@mail.kz", "paymentMethod": "kaspi"}), None).await;
+        let (s, _) = post(
+            &app.base,
+            "/api/landing/submit",
+            &json!({"name": "Ерлан", "email": "erlan@mail.kz", "paymentMethod": "kaspi"}),
+            None,
+        )
+        .await;
         assert_eq!(s, 201);
         wait_synced(&app, 3);
 
         let deals = fake.leads();
         assert_eq!(deals.len(), 2, "one deal per person");
-        let aigerim = deals.iter().find(|d| d.tag_names().contains(&"proftest_kenesary".to_owned())).unwrap();
-        assert_eq!((aigerim.pipeline_id, aigerim.status_id), (DEFAULT_PIPELINE_ID, 144), "moved to the halyk stage by the second lead");
+        let aigerim = deals
+            .iter()
+            .find(|d| d.tag_names().contains(&"proftest_kenesary".to_owned()))
+            .unwrap();
+        assert_eq!(
+            (aigerim.pipeline_id, aigerim.status_id),
+            (DEFAULT_PIPELINE_ID, 144),
+            "moved to the halyk stage by the second lead"
+        );
         assert!(aigerim.tag_names().contains(&"halyk".to_owned()));
         assert_eq!(fake.notes(aigerim.id).len(), 2);
-        assert!(fake.notes(aigerim.id).iter().any(|n| n.params["text"].as_str().unwrap_or_default().contains("Результат теста: Дизайн")));
+        assert!(fake.notes(aigerim.id).iter().any(|n| {
+            n.params["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Результат теста: Дизайн")
+        }));
         let erlan = deals.iter().find(|d| d.id != aigerim.id).unwrap();
         assert_eq!(erlan.status_id, 10002);
         assert_eq!(fake.contacts().len(), 2);
         let db = app.db();
-        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM landing_leads WHERE amocrm_lead_id = {}", aigerim.id)), 2);
-        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM unified_lead_tracking WHERE amocrm_lead_id = {}", aigerim.id)), 2);
+        assert_eq!(
+            count(
+                &db,
+                &format!(
+                    "SELECT COUNT(*) FROM landing_leads WHERE amocrm_lead_id = {}",
+                    aigerim.id
+                )
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                &db,
+                &format!(
+                    "SELECT COUNT(*) FROM unified_lead_tracking WHERE amocrm_lead_id = {}",
+                    aigerim.id
+                )
+            ),
+            2
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -410,7 +617,13 @@ mod crm {
             assert_eq!(s, 201);
         }
         std::thread::sleep(Duration::from_secs(2));
-        assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'pending'"), 3);
+        assert_eq!(
+            count(
+                &app.db(),
+                "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'pending'"
+            ),
+            3
+        );
         app.kill9();
         fake.clear_faults();
         let app = start(&dir, &crm_env(&fake));
@@ -425,11 +638,23 @@ mod crm {
         let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1h")]);
         let (s, _) = rt.block_on(post(&app.base, "/api/landing/proftest", &lead(8000), None));
         assert_eq!(s, 201);
-        assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'disabled'"), 1);
+        assert_eq!(
+            count(
+                &app.db(),
+                "SELECT COUNT(*) FROM landing_leads WHERE crm_status = 'disabled'"
+            ),
+            1
+        );
     }
 
     fn admin(dir: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
-        Command::new(BIN).env_clear().env("LANDING_DATA_DIR", dir).envs(env.iter().cloned()).args(args).output().unwrap()
+        Command::new(BIN)
+            .env_clear()
+            .env("LANDING_DATA_DIR", dir)
+            .envs(env.iter().cloned())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     #[test]
@@ -439,12 +664,26 @@ mod crm {
         let mut env = crm_env(&fake);
         // The seed configuration: kaspi→142, halyk→143, robokassa→144.
         env.retain(|(k, _)| !k.starts_with("AMOCRM_STATUS_"));
-        env.extend([("AMOCRM_STATUS_KASPI".into(), "142".into()), ("AMOCRM_STATUS_HALYK".into(), "143".into()), ("AMOCRM_STATUS_ROBOKASSA".into(), "144".into())]);
+        env.extend([
+            ("AMOCRM_STATUS_KASPI".into(), "142".into()),
+            ("AMOCRM_STATUS_HALYK".into(), "143".into()),
+            ("AMOCRM_STATUS_ROBOKASSA".into(), "144".into()),
+        ]);
         let out = admin(&dir, &env, &["amocrm", "check"]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("kaspi") && text.contains("142 WARNING") && text.contains("won"), "{text}");
-        assert!(text.contains("143 WARNING") && text.contains("LOST"), "{text}");
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("kaspi") && text.contains("142 WARNING") && text.contains("won"),
+            "{text}"
+        );
+        assert!(
+            text.contains("143 WARNING") && text.contains("LOST"),
+            "{text}"
+        );
         assert!(text.contains("robokassa  → 144"), "{text}");
 
         env.push(("AMOCRM_STATUS_PROFTEST".into(), "555".into()));
@@ -459,21 +698,42 @@ mod crm {
         let dir = temp_dir("crm-auth");
         let env: Vec<(String, String)> = vec![
             ("AMOCRM_BASE_URL".into(), fake.base_url()),
-            ("AMOCRM_CLIENT_ID".into(), landing_amocrm_fake::DEFAULT_CLIENT_ID.into()),
-            ("AMOCRM_CLIENT_SECRET".into(), landing_amocrm_fake::DEFAULT_CLIENT_SECRET.into()),
-            ("AMOCRM_REDIRECT_URI".into(), landing_amocrm_fake::DEFAULT_REDIRECT_URI.into()),
+            (
+                "AMOCRM_CLIENT_ID".into(),
+                landing_amocrm_fake::DEFAULT_CLIENT_ID.into(),
+            ),
+            (
+                "AMOCRM_CLIENT_SECRET".into(),
+                landing_amocrm_fake::DEFAULT_CLIENT_SECRET.into(),
+            ),
+            (
+                "AMOCRM_REDIRECT_URI".into(),
+                landing_amocrm_fake::DEFAULT_REDIRECT_URI.into(),
+            ),
             ("AMOCRM_PIPELINE_ID".into(), DEFAULT_PIPELINE_ID.to_string()),
         ];
         let code = fake.issue_auth_code();
         let out = admin(&dir, &env, &["amocrm", "auth", "--code", &code]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let db = rusqlite::Connection::open(dir.join("landing.db")).unwrap();
         assert_eq!(count(&db, "SELECT COUNT(*) FROM amocrm_tokens"), 1);
         // The stored pair works: check uses it.
         let out = admin(&dir, &env, &["amocrm", "check"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // A used code cannot be used again.
-        assert!(!admin(&dir, &env, &["amocrm", "auth", "--code", &code]).status.success());
+        assert!(
+            !admin(&dir, &env, &["amocrm", "auth", "--code", &code])
+                .status
+                .success()
+        );
 
         let out = admin(&dir, &env, &["crm", "resync", "--failed"]);
         assert!(out.status.success());
