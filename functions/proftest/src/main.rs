@@ -1,9 +1,9 @@
 //! Lambda for `POST /api/landing/proftest` (API Gateway HTTP API, payload 2.0): the shared intake handler of
 //! `landing_core::http`, exactly as landing-local serves it.
 
+use lambda_http::{Error, run, service_fn};
 use landing_core::config::{ConfigError, Env};
 use landing_core::domain::Form;
-use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,11 +14,16 @@ async fn main() -> Result<(), Error> {
     let intake = aws_intake(&env)?;
     let intake = &intake;
     run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(landing_core::http::handle(intake, Form::ProfTest, req).await)
+        Ok::<_, std::convert::Infallible>(
+            landing_core::http::handle(intake, Form::ProfTest, req).await,
+        )
     }))
     .await
 }
 
 fn aws_intake(_env: &Env) -> Result<landing_core::intake::IntakeService, ConfigError> {
-    Err(ConfigError::new("LEADS_TABLE", "the DynamoDB lead store is not part of this build yet"))
+    Err(ConfigError::new(
+        "LEADS_TABLE",
+        "the DynamoDB lead store is not part of this build yet",
+    ))
 }
