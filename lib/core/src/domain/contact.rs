@@ -124,7 +124,15 @@ impl Email {
         let (local, domain) = raw.rsplit_once('@').ok_or(EmailError::Invalid)?;
         // email_address accepts quoted local parts and IP literals; neither belongs in a lead
         // form, and both make headers and CRM matching harder.
-        if local.starts_with('"') || domain.starts_with('[') || !domain.contains('.') {
+        // email_address also accepts a display-name form (`Shop <a@b.kz>`); an address that goes
+        // into an email header must be the bare address.
+        if local.starts_with('"')
+            || domain.starts_with('[')
+            || !domain.contains('.')
+            || raw
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+        {
             return Err(EmailError::Invalid);
         }
         let normalised = format!("{local}@{}", domain.to_ascii_lowercase());
@@ -309,6 +317,9 @@ mod tests {
             "\"quoted\"@mail.kz",
             "a@[127.0.0.1]",
             "a b@mail.kz",
+            "Shop <a@mail.kz>",
+            "<a@mail.kz>",
+            "a,b@mail.kz",
         ] {
             assert!(Email::parse(raw).is_err(), "{raw:?} should be rejected");
         }
