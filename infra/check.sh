@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every check and every test: formatting, lints, unit/property/contract/handler/end-to-end tests.
-# Needs only the Rust toolchain (cargo, rustfmt, clippy); SQLite is compiled in (bundled).
+# Every check and every test: formatting, lints, the SAM template, and the whole test suite —
+# unit, property, contract (SQLite and DynamoDB), handler, AmoCRM-against-fake, end to end
+# through landing-local, and the Lambdas through cargo lambda — with the AWS parts against a
+# moto server this script starts and stops. Installs what it needs into ./.venv (pinned).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -11,5 +13,14 @@ cargo fmt --all -- --check
 echo "==> cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> cargo test"
-cargo test --workspace --locked
+echo "==> python tools (.venv: moto, SAM CLI, cfn-lint, cargo-lambda, zig)"
+./infra/venv.sh
+
+echo "==> template.yaml / samconfig.toml"
+./infra/check-template.sh
+
+echo "==> cargo test (AWS parts against moto)"
+# cargo lambda watch builds the functions on their first invocation; build them now so that
+# the first invoke does not wait on the compiler.
+cargo build --locked -p proftest -p submit -p notify -p crm-sync -p sweeper
+./infra/with-moto.sh cargo test --workspace --locked

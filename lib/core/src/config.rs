@@ -54,6 +54,17 @@ impl Env {
         }
     }
 
+    /// This environment with `pairs` added (replacing same-named variables), e.g. credentials
+    /// read from a secret store at start.
+    pub fn with<K: Into<String>, V: Into<String>>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Env {
+        let mut vars = self.vars.clone();
+        vars.extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        Env { vars }
+    }
+
     pub fn get(&self, var: &str) -> Option<&str> {
         self.vars
             .get(var)

@@ -13,6 +13,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod wiring;
+
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -31,6 +33,17 @@ pub enum HandlerError {
     /// Storage failed: the invocation fails so that Lambda retries it.
     #[error("storage unavailable")]
     Store(#[from] StoreError),
+}
+
+/// How a failed invocation is reported to Lambda (which then retries it): the error chain,
+/// which never carries PII (storage errors name tables and causes, not values).
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "StorageUnavailable".into(),
+            error_message: landing_core::error_chain(&e),
+        }
+    }
 }
 
 /// `notify`: sends one lead's notifications. A duplicate delivery claims nothing and sends

@@ -50,7 +50,8 @@ impl RetryPolicy {
 }
 
 /// What one dispatch run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DispatchReport {
     pub claimed: usize,
     pub sent: usize,

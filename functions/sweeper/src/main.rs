@@ -1,0 +1,28 @@
+//! Lambda on `rate(5 minutes)`: sends overdue notifications and re-drives stale CRM syncs
+//! (`events/sweeper/scheduled-event.json`; the event's content is not used).
+
+use aws_config::BehaviorVersion;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use landing_core::config::Env;
+use landing_core::ports::SystemClock;
+use landing_lambda::{SweepConfig, wiring};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    landing_core::telemetry::init();
+    let env = Env::from_process();
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let store = wiring::store(&aws, &env)?;
+    let dispatcher = wiring::dispatcher(&aws, &env, store.clone())?;
+    let sync = wiring::crm_sync(&aws, &env, store.clone()).await?;
+    let (dispatcher, sync, store, config) = (&dispatcher, &sync, &store, &SweepConfig::default());
+    run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let crm = sync
+                .as_ref()
+                .map(|s| (s, store.as_ref() as _, store.as_ref() as _));
+            landing_lambda::sweep(dispatcher, crm, &SystemClock, config).await
+        },
+    ))
+    .await
+}

@@ -1,0 +1,41 @@
+//! Mapping SDK failures onto `StoreError`, by the error metadata's code (never by message text).
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use landing_core::ports::StoreError;
+
+/// A failure we detected ourselves (as opposed to one the SDK returned).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Failure(pub String);
+
+pub(crate) fn failure(msg: impl Into<String>) -> StoreError {
+    StoreError::unavailable(Failure(msg.into()))
+}
+
+pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::unavailable(e)
+}
+
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+/// The service's error code (`ConditionalCheckFailedException`, ...), if the service answered.
+pub(crate) fn service_code<E, R>(e: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+}
+
+/// A conditional write whose condition did not hold.
+pub(crate) fn is_condition_failed<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    service_code(e) == Some("ConditionalCheckFailedException")
+}

@@ -1,0 +1,542 @@
+//! The stored shape of each record (private item structs, converted with `serde_dynamo`) and the
+//! conversions to and from the domain types. A corrupt attribute becomes `StoreError::Corrupt`
+//! naming the table and attribute.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+use landing_core::domain::{
+    Contact, CrmState, Email, IdempotencyRecord, Lead, LeadId, Notification, NotificationStatus,
+    PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, Tracking, Utm,
+};
+use landing_core::ports::StoreError;
+use landing_core::time;
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1 as sd;
+use uuid::Uuid;
+
+use crate::errors::corrupt;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Value of `crm_pending` (the `crm-pending` GSI's partition key) while `crm_status = pending`.
+pub(crate) const CRM_PENDING: &str = "pending";
+/// Value of `due_shard` (the `due` GSI's partition key) while a notification is unsettled.
+pub(crate) const DUE_SHARD: &str = "due";
+/// The id of the one item of the tokens table.
+pub(crate) const TOKEN_ID: &str = "amocrm";
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn ts(t: Timestamp) -> AttributeValue {
+    AttributeValue::S(time::format(t))
+}
+
+fn parse_ts(raw: &str, what: &str) -> Result<Timestamp, StoreError> {
+    time::parse(raw).map_err(|e| corrupt(what, e))
+}
+
+fn parse_opt_ts(raw: Option<&str>, what: &str) -> Result<Option<Timestamp>, StoreError> {
+    raw.map(|r| parse_ts(r, what)).transpose()
+}
+
+fn to_item<T: Serialize>(what: &str, v: &T) -> Result<Item, StoreError> {
+    sd::to_item(v).map_err(|e| corrupt(what, e))
+}
+
+fn from_item<'a, T: Deserialize<'a>>(what: &str, item: Item) -> Result<T, StoreError> {
+    sd::from_item(item).map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn utm_value(utm: &Utm) -> Result<AttributeValue, StoreError> {
+    sd::to_attribute_value(utm).map_err(|e| corrupt("utm", e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// landing_leads
+
+/// `metadata` is stored as JSON text, not as a DynamoDB map: a map does not round-trip JSON
+/// exactly (`1.0` would come back as `1`, `null` as a NULL attribute), and the contract demands
+/// field-for-field equality. Nobody queries inside it.
+#[derive(Debug, Serialize, Deserialize)]
+struct LeadItem {
+    id: String,
+    created_at: String,
+    form: String,
+    source_campaign: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utm_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utm_medium: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utm_campaign: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utm_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utm_term: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    correlation_id: String,
+    crm_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crm_pending: Option<String>,
+    #[serde(default)]
+    crm_attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crm_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amocrm_lead_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amocrm_contact_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crm_synced_at: Option<String>,
+}
+
+pub(crate) fn lead_to_item(lead: &Lead) -> Result<Item, StoreError> {
+    let metadata = lead
+        .metadata
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| corrupt("landing_leads.metadata", e))?;
+    let item = LeadItem {
+        id: lead.id.to_string(),
+        created_at: time::format(lead.created_at),
+        form: lead.form.as_str().to_owned(),
+        source_campaign: lead.source_campaign.as_str().to_owned(),
+        name: lead.name.clone(),
+        email: lead.email.stored().map(str::to_owned),
+        phone: lead.phone.stored().map(str::to_owned),
+        payment_method: lead.payment_method.map(|p| p.as_str().to_owned()),
+        metadata,
+        utm_source: lead.utm.source.clone(),
+        utm_medium: lead.utm.medium.clone(),
+        utm_campaign: lead.utm.campaign.clone(),
+        utm_content: lead.utm.content.clone(),
+        utm_term: lead.utm.term.clone(),
+        referrer: lead.referrer.clone(),
+        page_url: lead.page_url.clone(),
+        warnings: lead.warnings.clone(),
+        correlation_id: lead.correlation_id.clone(),
+        crm_status: lead.crm.status.as_str().to_owned(),
+        crm_pending: (lead.crm.status == landing_core::domain::CrmStatus::Pending)
+            .then(|| CRM_PENDING.to_owned()),
+        crm_attempts: lead.crm.attempts,
+        crm_error: lead.crm.error.clone(),
+        amocrm_lead_id: lead.crm.amocrm_lead_id,
+        amocrm_contact_id: lead.crm.amocrm_contact_id,
+        crm_synced_at: lead.crm.synced_at.map(time::format),
+    };
+    to_item("landing_leads", &item)
+}
+
+pub(crate) fn lead_from_item(item: Item) -> Result<Lead, StoreError> {
+    let r: LeadItem = from_item("landing_leads", item)?;
+    Ok(Lead {
+        id: r.id.parse().map_err(|e| corrupt("landing_leads.id", e))?,
+        created_at: parse_ts(&r.created_at, "landing_leads.created_at")?,
+        form: r
+            .form
+            .parse()
+            .map_err(|e| corrupt("landing_leads.form", e))?,
+        source_campaign: SourceCampaign::from_stored(&r.source_campaign)
+            .map_err(|e| corrupt("landing_leads.source_campaign", e))?,
+        name: r.name,
+        email: Contact::<Email>::from_stored(r.email.as_deref()),
+        phone: Contact::<Phone>::from_stored(r.phone.as_deref()),
+        payment_method: r
+            .payment_method
+            .map(|p| {
+                PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e))
+            })
+            .transpose()?,
+        metadata: r
+            .metadata
+            .map(|m| serde_json::from_str(&m).map_err(|e| corrupt("landing_leads.metadata", e)))
+            .transpose()?,
+        utm: Utm {
+            source: r.utm_source,
+            medium: r.utm_medium,
+            campaign: r.utm_campaign,
+            content: r.utm_content,
+            term: r.utm_term,
+        },
+        referrer: r.referrer,
+        page_url: r.page_url,
+        warnings: r.warnings,
+        correlation_id: r.correlation_id,
+        crm: CrmState {
+            status: r
+                .crm_status
+                .parse()
+                .map_err(|e| corrupt("landing_leads.crm_status", e))?,
+            attempts: r.crm_attempts,
+            error: r.crm_error,
+            amocrm_lead_id: r.amocrm_lead_id,
+            amocrm_contact_id: r.amocrm_contact_id,
+            synced_at: parse_opt_ts(r.crm_synced_at.as_deref(), "landing_leads.crm_synced_at")?,
+        },
+    })
+}
+
+pub(crate) fn lead_id_of(item: &Item) -> Result<LeadId, StoreError> {
+    match item.get("id") {
+        Some(AttributeValue::S(id)) => id.parse().map_err(|e| corrupt("landing_leads.id", e)),
+        _ => Err(corrupt("landing_leads.id", "missing")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scheduled_notifications
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NotificationItem {
+    id: String,
+    lead_id: String,
+    channel: String,
+    recipient: String,
+    source_campaign: String,
+    send_at: String,
+    status: String,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claimed_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due_shard: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due_at: Option<String>,
+}
+
+/// A row as written at intake (or by any later full write): `due_shard`/`due_at` follow the
+/// status, so the `due` index holds exactly the unsettled rows.
+pub(crate) fn notification_to_item(x: &Notification) -> Result<Item, StoreError> {
+    let due_at = match x.status {
+        NotificationStatus::Pending => Some(x.send_at),
+        NotificationStatus::Sending => Some(x.claimed_until.unwrap_or(x.send_at)),
+        NotificationStatus::Sent | NotificationStatus::Failed => None,
+    };
+    let item = NotificationItem {
+        id: x.id.to_string(),
+        lead_id: x.lead_id.to_string(),
+        channel: x.channel.as_str().to_owned(),
+        recipient: x.recipient.clone(),
+        source_campaign: x.source_campaign.clone(),
+        send_at: time::format(x.send_at),
+        status: x.status.as_str().to_owned(),
+        attempts: x.attempts,
+        claimed_until: x.claimed_until.map(time::format),
+        last_error: x.last_error.clone(),
+        provider_message_id: x.provider_message_id.clone(),
+        sent_at: x.sent_at.map(time::format),
+        due_shard: due_at.map(|_| DUE_SHARD.to_owned()),
+        due_at: due_at.map(time::format),
+    };
+    to_item("scheduled_notifications", &item)
+}
+
+pub(crate) fn notification_from_item(item: Item) -> Result<Notification, StoreError> {
+    let r: NotificationItem = from_item("scheduled_notifications", item)?;
+    Ok(Notification {
+        id: Uuid::parse_str(&r.id).map_err(|e| corrupt("scheduled_notifications.id", e))?,
+        lead_id: r
+            .lead_id
+            .parse()
+            .map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
+        channel: r
+            .channel
+            .parse()
+            .map_err(|e| corrupt("scheduled_notifications.channel", e))?,
+        recipient: r.recipient,
+        source_campaign: r.source_campaign,
+        send_at: parse_ts(&r.send_at, "scheduled_notifications.send_at")?,
+        status: r
+            .status
+            .parse()
+            .map_err(|e| corrupt("scheduled_notifications.status", e))?,
+        attempts: r.attempts,
+        claimed_until: parse_opt_ts(
+            r.claimed_until.as_deref(),
+            "scheduled_notifications.claimed_until",
+        )?,
+        last_error: r.last_error,
+        provider_message_id: r.provider_message_id,
+        sent_at: parse_opt_ts(r.sent_at.as_deref(), "scheduled_notifications.sent_at")?,
+    })
+}
+
+/// `due_at` of an index item (the instant it becomes claimable).
+pub(crate) fn due_at_of(item: &Item) -> Result<Option<Timestamp>, StoreError> {
+    match item.get("due_at") {
+        Some(AttributeValue::S(raw)) => parse_ts(raw, "scheduled_notifications.due_at").map(Some),
+        Some(_) => Err(corrupt("scheduled_notifications.due_at", "not a string")),
+        None => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// unified_lead_tracking
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TrackingItem {
+    person_key: String,
+    first_seen: String,
+    last_seen: String,
+    first_campaign: String,
+    #[serde(default)]
+    first_utm: Utm,
+    last_campaign: String,
+    #[serde(default)]
+    last_utm: Utm,
+    last_lead_id: String,
+    #[serde(default)]
+    proftest_count: u32,
+    #[serde(default)]
+    expresscourse_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_payment_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amocrm_contact_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amocrm_lead_id: Option<i64>,
+}
+
+pub(crate) fn tracking_from_item(item: Item) -> Result<Tracking, StoreError> {
+    let r: TrackingItem = from_item("unified_lead_tracking", item)?;
+    Ok(Tracking {
+        key: PersonKey::from_stored(&r.person_key)
+            .map_err(|e| corrupt("unified_lead_tracking.person_key", e))?,
+        first_seen: parse_ts(&r.first_seen, "unified_lead_tracking.first_seen")?,
+        last_seen: parse_ts(&r.last_seen, "unified_lead_tracking.last_seen")?,
+        first_campaign: r.first_campaign,
+        first_utm: r.first_utm,
+        last_campaign: r.last_campaign,
+        last_utm: r.last_utm,
+        last_lead_id: r
+            .last_lead_id
+            .parse()
+            .map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
+        proftest_count: r.proftest_count,
+        expresscourse_count: r.expresscourse_count,
+        last_payment_method: r
+            .last_payment_method
+            .map(|p| {
+                PaymentMethod::parse(&p)
+                    .map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e))
+            })
+            .transpose()?,
+        amocrm_contact_id: r.amocrm_contact_id,
+        amocrm_lead_id: r.amocrm_lead_id,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// idempotency
+
+/// Only `completed` records are ever written: the record commits in the same transaction as
+/// the lead, so there is no `in_progress` phase to store (as in the SQLite adapter). A record
+/// with any other status reads as "in flight", so that a future two-phase writer stays safe.
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyItem {
+    key: String,
+    payload_hash: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body: Option<String>,
+    created_at: String,
+    expires_at: String,
+    /// Epoch seconds of `expires_at`, for DynamoDB TTL (clean-up only).
+    ttl: i64,
+}
+
+pub(crate) fn idempotency_to_item(rec: &IdempotencyRecord) -> Result<Item, StoreError> {
+    let item = IdempotencyItem {
+        key: rec.key.clone(),
+        payload_hash: rec.payload_hash.clone(),
+        status: "completed".to_owned(),
+        response_status: Some(rec.response.status),
+        response_body: Some(rec.response.body.clone()),
+        created_at: time::format(rec.created_at),
+        expires_at: time::format(rec.expires_at),
+        // Rounded up, so TTL never deletes a record before it expired.
+        ttl: rec.expires_at.as_second() + i64::from(rec.expires_at.subsec_nanosecond() > 0),
+    };
+    to_item("idempotency", &item)
+}
+
+/// What a stored record says about a new request with the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoredKey {
+    /// Expired at or before `now`: the key is free (the conditional put should have won).
+    Expired,
+    OtherPayload,
+    Completed(StoredResponse),
+    InProgress,
+}
+
+pub(crate) fn judge_idempotency(
+    item: Item,
+    payload_hash: &str,
+    now: Timestamp,
+) -> Result<StoredKey, StoreError> {
+    let r: IdempotencyItem = from_item("idempotency", item)?;
+    if parse_ts(&r.expires_at, "idempotency.expires_at")? <= now {
+        return Ok(StoredKey::Expired);
+    }
+    if r.payload_hash != payload_hash {
+        return Ok(StoredKey::OtherPayload);
+    }
+    Ok(
+        match (r.status.as_str(), r.response_status, r.response_body) {
+            ("completed", Some(status), Some(body)) => {
+                StoredKey::Completed(StoredResponse { status, body })
+            }
+            _ => StoredKey::InProgress,
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokens
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TokenItem {
+    pub id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: String,
+    pub updated_at: String,
+}
+
+pub(crate) fn token_to_item(t: &TokenItem) -> Result<Item, StoreError> {
+    to_item("tokens", t)
+}
+
+pub(crate) fn token_from_item(item: Item) -> Result<TokenItem, StoreError> {
+    from_item("tokens", item)
+}
+
+pub(crate) fn token_expires_at(t: &TokenItem) -> Result<Timestamp, StoreError> {
+    parse_ts(&t.expires_at, "tokens.expires_at")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landing_core::domain::{Channel, CrmStatus, Form};
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(ms).unwrap()
+    }
+
+    #[test]
+    fn absent_options_are_absent_attributes_not_nulls() {
+        let lead = Lead {
+            id: LeadId::new(),
+            created_at: at(1_767_225_600_123),
+            form: Form::ProfTest,
+            source_campaign: SourceCampaign::new(Form::ProfTest, None),
+            name: "A".into(),
+            email: Contact::Absent,
+            phone: Contact::Invalid("12".into()),
+            payment_method: None,
+            metadata: None,
+            utm: Utm::default(),
+            referrer: None,
+            page_url: None,
+            warnings: vec![],
+            correlation_id: "c".into(),
+            crm: CrmState::new(CrmStatus::Pending),
+        };
+        let item = lead_to_item(&lead).unwrap();
+        assert!(item.values().all(|v| !matches!(v, AttributeValue::Null(_))));
+        assert!(!item.contains_key("email"));
+        assert_eq!(item["crm_pending"], s(CRM_PENDING));
+        assert_eq!(item["crm_attempts"], n(0));
+        assert_eq!(item["created_at"], s("2026-01-01T00:00:00.123Z"));
+        assert_eq!(lead_from_item(item).unwrap(), lead);
+
+        let synced = Lead {
+            crm: CrmState::new(CrmStatus::Synced),
+            ..lead
+        };
+        assert!(!lead_to_item(&synced).unwrap().contains_key("crm_pending"));
+    }
+
+    #[test]
+    fn due_attributes_follow_the_status() {
+        let mut x = Notification::pending(
+            LeadId::new(),
+            Channel::Sms,
+            "+77771234567".into(),
+            &SourceCampaign::new(Form::ProfTest, None),
+            at(1_000),
+        );
+        let item = notification_to_item(&x).unwrap();
+        assert_eq!(item["due_shard"], s(DUE_SHARD));
+        assert_eq!(item["due_at"], ts(at(1_000)));
+        assert_eq!(notification_from_item(item).unwrap(), x);
+        x.status = NotificationStatus::Sending;
+        x.claimed_until = Some(at(5_000));
+        assert_eq!(notification_to_item(&x).unwrap()["due_at"], ts(at(5_000)));
+        x.status = NotificationStatus::Sent;
+        let item = notification_to_item(&x).unwrap();
+        assert!(!item.contains_key("due_shard") && !item.contains_key("due_at"));
+    }
+
+    #[test]
+    fn idempotency_ttl_is_the_expiry_rounded_up_to_a_second() {
+        let rec = IdempotencyRecord {
+            key: "proftest:k".into(),
+            payload_hash: "h".into(),
+            response: StoredResponse {
+                status: 201,
+                body: "{}".into(),
+            },
+            created_at: at(1_000),
+            expires_at: at(10_001),
+        };
+        let item = idempotency_to_item(&rec).unwrap();
+        assert_eq!(item["ttl"], n(11));
+        assert_eq!(
+            judge_idempotency(item.clone(), "h", at(10_000)).unwrap(),
+            StoredKey::Completed(rec.response.clone())
+        );
+        assert_eq!(
+            judge_idempotency(item.clone(), "x", at(10_000)).unwrap(),
+            StoredKey::OtherPayload
+        );
+        assert_eq!(
+            judge_idempotency(item, "h", at(10_001)).unwrap(),
+            StoredKey::Expired
+        );
+    }
+}

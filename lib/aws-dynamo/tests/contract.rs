@@ -1,0 +1,11 @@
+//! The storage contract suites (`landing-contract`) on DynamoDB, against moto: each case gets
+//! its own five tables (a unique name prefix), since cases run in parallel on one emulator.
+//! Run via `./infra/with-moto.sh cargo test -p landing-dynamo`.
+
+mod common;
+
+async fn fresh() -> landing_contract::Stores {
+    landing_contract::Stores::new(common::fresh_store().await)
+}
+
+landing_contract::storage_contract_tests!(fresh());

@@ -1,0 +1,60 @@
+//! The intake Lambdas (`proftest`, `submit`): the shared `lambda_http` handler over the DynamoDB
+//! lead store and the EventBridge Scheduler. Configuration comes from the environment the SAM
+//! template sets; clients are built once per cold start.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use lambda_http::{Error, run, service_fn};
+use landing_core::config::{ConfigError, Env, NotifySettings};
+use landing_core::domain::{CrmStatus, Form};
+use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
+use landing_core::ports::SystemClock;
+use landing_dynamo::{DynamoStore, Tables};
+use landing_scheduler::{EventBridgeScheduler, SchedulerConfig};
+
+/// Builds the intake service from the environment and AWS's default credential chain.
+pub async fn intake_from_env(env: &Env) -> Result<IntakeService, ConfigError> {
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        Tables::from_env(env)?,
+    ));
+    let scheduler = Arc::new(EventBridgeScheduler::new(
+        aws_sdk_scheduler::Client::new(&aws),
+        SchedulerConfig::from_env(env)?,
+    ));
+    let notify = NotifySettings::from_env(env)?;
+    // The CRM sync Lambda picks up every INSERT; without a pipeline configured there is none.
+    let crm = if env.get("AMOCRM_PIPELINE_ID").is_some() {
+        CrmStatus::Pending
+    } else {
+        CrmStatus::Disabled
+    };
+    Ok(IntakeService::new(
+        store,
+        scheduler,
+        Arc::new(SystemClock),
+        IntakeConfig {
+            notify_delay: notify.delay,
+            idempotency_ttl: IDEMPOTENCY_TTL,
+            initial_crm_status: crm,
+        },
+    ))
+}
+
+/// The whole `main` of an intake function.
+pub async fn serve(form: Form) -> Result<(), Error> {
+    landing_core::telemetry::init();
+    let intake = intake_from_env(&Env::from_process()).await?;
+    let intake = &intake;
+    run(service_fn(move |req| async move {
+        Ok::<_, std::convert::Infallible>(landing_core::http::handle(intake, form, req).await)
+    }))
+    .await
+}

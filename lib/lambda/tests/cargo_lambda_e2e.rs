@@ -1,0 +1,313 @@
+//! The five Lambdas end to end, as AWS would run them: `cargo lambda watch` serves the real
+//! binaries, `cargo lambda invoke --data-file events/…` invokes them, and every AWS call goes
+//! to moto (DynamoDB, Scheduler, SNS, SES, Secrets Manager); AmoCRM is the fake server.
+//!
+//! Run through `infra/with-moto.sh` (it starts moto and puts `.venv/bin` tools in reach):
+//! `./infra/with-moto.sh cargo test -p landing-lambda --test cargo_lambda_e2e`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
+use landing_core::domain::{CrmStatus, LeadId, NotificationStatus};
+use landing_core::ports::LeadStore;
+use landing_dynamo::{DynamoStore, Tables};
+use serde_json::{Value, json};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const FIXTURE_LEAD: &str = "01935a7e-8c2a-7b3e-9f00-6a1c2b3d4e5f";
+
+fn moto() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-lambda")
+}
+
+fn cargo_lambda() -> PathBuf {
+    let venv = Path::new(ROOT).join(".venv/bin/cargo-lambda");
+    assert!(
+        venv.exists(),
+        "cargo-lambda is not installed: run ./infra/venv.sh (infra/with-moto.sh does)"
+    );
+    venv
+}
+
+async fn aws() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto())
+        .load()
+        .await
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `cargo lambda watch` with the stack's environment; killed on drop.
+struct Watch {
+    child: Child,
+    port: u16,
+}
+
+impl Watch {
+    fn start(env: &[(String, String)]) -> Watch {
+        let port = free_port();
+        let mut cmd = Command::new(cargo_lambda());
+        cmd.args([
+            "lambda",
+            "watch",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--ignore-changes",
+            "--quiet",
+        ])
+        .current_dir(ROOT)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.arg("--env-var").arg(format!("{k}={v}"));
+        }
+        let child = cmd.spawn().expect("start cargo lambda watch");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Watch { child, port }
+    }
+
+    /// `cargo lambda invoke NAME --data-file FILE`; the function's answer as JSON.
+    fn invoke(&self, function: &str, data_file: &Path) -> Value {
+        let out = Command::new(cargo_lambda())
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &self.port.to_string(),
+                "--output-format",
+                "json",
+            ])
+            .arg("--data-file")
+            .arg(data_file)
+            .current_dir(ROOT)
+            .output()
+            .expect("run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "invoke {function} failed: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("invoke {function}: not JSON ({e}): {stdout}"))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fixture with the lead id substituted, written to a temp file for `--data-file`.
+fn fixture_file(dir: &Path, path: &str, lead: Option<LeadId>) -> PathBuf {
+    let mut text = std::fs::read_to_string(Path::new(ROOT).join("events").join(path)).unwrap();
+    if let Some(id) = lead {
+        text = text.replace(FIXTURE_LEAD, &id.to_string());
+    }
+    let out = dir.join(path.replace('/', "_"));
+    std::fs::File::create(&out)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    out
+}
+
+async fn moto_sent() -> (Vec<Value>, Vec<Value>) {
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sms = data["sns"]["SMS"].as_array().cloned().unwrap_or_default();
+    let mail = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    (sms, mail)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
+    let aws = aws().await;
+    let prefix = format!("e2e{}_", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let tables = Tables::prefixed(&prefix);
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    landing_dynamo::create_tables(&dynamo, &tables)
+        .await
+        .unwrap();
+    let store = DynamoStore::new(dynamo, tables.clone());
+    let group = format!("{prefix}group");
+    let scheduler = aws_sdk_scheduler::Client::new(&aws);
+    scheduler
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let domain = format!("{}.example.kz", prefix.trim_end_matches('_'));
+    aws_sdk_sesv2::Client::new(&aws)
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .unwrap();
+    let fake = FakeAmo::start(FakeConfig::default());
+    let secret = aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(format!("{prefix}amocrm"))
+        .secret_string(json!({"AMOCRM_ACCESS_TOKEN": DEFAULT_LONG_LIVED_TOKEN}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let notify_arn = "arn:aws:lambda:eu-central-1:123456789012:function:notify";
+    let env: Vec<(String, String)> = [
+        ("LEADS_TABLE", tables.leads.as_str()),
+        ("NOTIFICATIONS_TABLE", tables.notifications.as_str()),
+        ("TRACKING_TABLE", tables.tracking.as_str()),
+        ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
+        ("TOKENS_TABLE", tables.tokens.as_str()),
+        ("SCHEDULE_GROUP", group.as_str()),
+        ("NOTIFY_TARGET_ARN", notify_arn),
+        (
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/landing-scheduler",
+        ),
+        ("NOTIFY_DELAY", "0s"),
+        ("EMAIL_FROM", &format!("school@{domain}")),
+        ("AMOCRM_SECRET_ARN", secret.arn().unwrap()),
+        ("AMOCRM_BASE_URL", &fake.base_url()),
+        ("AMOCRM_PIPELINE_ID", &DEFAULT_PIPELINE_ID.to_string()),
+        ("AMOCRM_STATUS_KASPI", "10002"),
+        ("AWS_ENDPOINT_URL", &moto()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "eu-central-1"),
+        ("RUST_LOG", "info"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let dir = std::env::temp_dir().join(format!("lambda-e2e-{prefix}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let watch = Watch::start(&env);
+
+    // proftest + submit: the API Gateway v2 fixtures; rows written, schedule created.
+    let answer = watch.invoke(
+        "proftest",
+        &Path::new(ROOT).join("events/proftest/valid-json.json"),
+    );
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    let lead: LeadId = body["leadId"].as_str().unwrap().parse().unwrap();
+    let stored = store
+        .get_lead(lead)
+        .await
+        .unwrap()
+        .expect("lead row in DynamoDB");
+    assert_eq!(stored.crm.status, CrmStatus::Pending);
+    let rows = store.notifications_for_lead(lead).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let schedule = aws_sdk_scheduler::Client::new(&aws)
+        .get_schedule()
+        .group_name(&group)
+        .name(format!("lead-{lead}"))
+        .send()
+        .await
+        .unwrap();
+    let target = schedule.target().unwrap();
+    assert_eq!(target.arn(), notify_arn);
+    let payload: Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(payload["leadId"], lead.to_string());
+    assert!(schedule.schedule_expression().unwrap().starts_with("at("));
+    let submit = watch.invoke(
+        "submit",
+        &Path::new(ROOT).join("events/submit/valid-kaspi.json"),
+    );
+    assert_eq!(submit["statusCode"], 201, "{submit}");
+    let bad = watch.invoke(
+        "submit",
+        &Path::new(ROOT).join("events/submit/bad-invalid-payment-method.json"),
+    );
+    assert_eq!(bad["statusCode"], 422);
+
+    // notify with the scheduled payload: exactly one SMS and one email; again: nothing.
+    let (sms_before, mail_before) = moto_sent().await;
+    let payload_file = dir.join("payload.json");
+    std::fs::write(&payload_file, target.input().unwrap()).unwrap();
+    let report = watch.invoke("notify", &payload_file);
+    assert_eq!(report["sent"], 2, "{report}");
+    let again = watch.invoke("notify", &payload_file);
+    assert_eq!(again["claimed"], 0, "{again}");
+    let (sms, mail) = moto_sent().await;
+    assert_eq!(sms.len() - sms_before.len(), 1);
+    assert_eq!(mail.len() - mail_before.len(), 1);
+    let phone = stored.phone.valid().unwrap().as_str().to_owned();
+    assert!(
+        sms.iter().any(|m| m["phone_number"] == phone.as_str()),
+        "{sms:?}"
+    );
+
+    // crm-sync with a stream batch (INSERT + MODIFY of the lead): one deal in the fake.
+    let batch = watch.invoke(
+        "crm-sync",
+        &fixture_file(&dir, "crm-sync/stream-insert-and-modify.json", Some(lead)),
+    );
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+    assert_eq!(fake.leads().len(), 1);
+    assert_eq!(
+        store.get_lead(lead).await.unwrap().unwrap().crm.status,
+        CrmStatus::Synced
+    );
+    // …and a record whose sync cannot succeed right now is reported for retry.
+    let submit_body: Value = serde_json::from_str(submit["body"].as_str().unwrap()).unwrap();
+    let second: LeadId = submit_body["leadId"].as_str().unwrap().parse().unwrap();
+    fake.fail_next(10_000, 503);
+    let batch = watch.invoke(
+        "crm-sync",
+        &fixture_file(&dir, "crm-sync/stream-insert-and-modify.json", Some(second)),
+    );
+    assert_eq!(
+        batch["batchItemFailures"][0]["itemIdentifier"], "111100000000000000000001",
+        "{batch}"
+    );
+    fake.clear_faults();
+
+    // sweeper: the submit lead's notifications were never delivered by a schedule.
+    let swept = watch.invoke(
+        "sweeper",
+        &Path::new(ROOT).join("events/sweeper/scheduled-event.json"),
+    );
+    assert_eq!(swept["notificationsSent"], 2, "{swept}");
+    let rows = store.notifications_for_lead(second).await.unwrap();
+    assert!(
+        rows.iter().all(|n| n.status == NotificationStatus::Sent),
+        "{rows:?}"
+    );
+}
