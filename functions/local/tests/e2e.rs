@@ -740,3 +740,77 @@ mod crm {
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("0 lead(s)"));
     }
 }
+
+/// `LANDING_TRANSPORT=aws`: the same worker sends through the real SNS/SES adapters (moto).
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_transport_sends_through_sns_and_ses() {
+    let moto = std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-local");
+    let domain = format!("local{}.example.kz", std::process::id());
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .load()
+        .await;
+    aws_sdk_sesv2::Client::new(&aws)
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .unwrap();
+    let dir = temp_dir("aws-transport");
+    let from = format!("school@{domain}");
+    let app = Landing::start(
+        &dir,
+        &[
+            ("NOTIFY_DELAY", "1s"),
+            ("LANDING_TRANSPORT", "aws"),
+            ("EMAIL_FROM", &from),
+            ("AWS_ENDPOINT_URL", &moto),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "eu-central-1"),
+        ],
+    );
+    let phone = format!("+7701{:07}", std::process::id() % 10_000_000);
+    let (s, _) = post(
+        &app.base,
+        "/api/landing/proftest",
+        &json!({"name": "Аружан", "phone": phone, "email": format!("aruzhan@{domain}")}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 201);
+    let deadline = Instant::now() + PATIENCE;
+    while count(
+        &app.db(),
+        "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'sent'",
+    ) < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not sent through SNS/SES in time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        data["sns"]["SMS"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["phone_number"] == phone.as_str())
+    );
+    assert!(
+        data["ses"]["Message"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source"] == from.as_str())
+    );
+    assert!(outbox(&dir).is_empty(), "nothing went to the outbox");
+}

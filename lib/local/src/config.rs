@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use http::HeaderValue;
 use landing_amocrm::{AMOCRM_VARS, AmoSettings};
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
+use landing_messaging::MessagingConfig;
 
 const LOCAL_VARS: &[&str] = &[
     "LANDING_ADDR",
@@ -31,6 +32,16 @@ pub struct LocalConfig {
     pub cors: Cors,
     /// `None`: no AmoCRM credentials, the sync is disabled.
     pub crm: Option<AmoSettings>,
+    pub transport: Transport,
+}
+
+/// Where SMS and email go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Appended to `outbox.jsonl` in the data dir.
+    Outbox,
+    /// Real SNS (SMS) and SES v2 (email), with AWS's default credential chain.
+    Aws(MessagingConfig),
 }
 
 impl LocalConfig {
@@ -39,27 +50,32 @@ impl LocalConfig {
             .iter()
             .chain(NOTIFY_VARS)
             .chain(AMOCRM_VARS)
+            .chain(MessagingConfig::VARS)
             .copied()
             .collect();
         env.reject_unknown(
-            &["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_", "AMOCRM_"],
+            &[
+                "LANDING_",
+                "NOTIFY_",
+                "PAYMENT_LINK_",
+                "CORS_",
+                "AMOCRM_",
+                "EMAIL_",
+                "SMS_",
+                "SES_",
+            ],
             &known,
         )?;
-        match env.get("LANDING_TRANSPORT") {
-            None | Some("outbox") => {}
-            Some("aws") => {
-                return Err(ConfigError::new(
-                    "LANDING_TRANSPORT",
-                    "\"aws\" (SNS/SES) is not available in this build yet; use \"outbox\"",
-                ));
-            }
+        let transport = match env.get("LANDING_TRANSPORT") {
+            None | Some("outbox") => Transport::Outbox,
+            Some("aws") => Transport::Aws(MessagingConfig::from_env(env)?),
             Some(other) => {
                 return Err(ConfigError::new(
                     "LANDING_TRANSPORT",
                     format!("{other:?} is not one of outbox, aws"),
                 ));
             }
-        }
+        };
         let addr_raw = env.string_or("LANDING_ADDR", "127.0.0.1:3000");
         let addr = addr_raw.parse().map_err(|_| {
             ConfigError::new(
@@ -73,6 +89,7 @@ impl LocalConfig {
             notify: NotifySettings::from_env(env)?,
             cors: cors(env.get("CORS_ALLOWED_ORIGINS"))?,
             crm: AmoSettings::from_env(env)?,
+            transport,
         })
     }
 }
@@ -128,6 +145,19 @@ mod tests {
             let err = LocalConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
         }
+    }
+
+    #[test]
+    fn aws_transport_needs_a_sender_address() {
+        let err =
+            LocalConfig::from_env(&Env::from_pairs([("LANDING_TRANSPORT", "aws")])).unwrap_err();
+        assert_eq!(err.var, "EMAIL_FROM");
+        let c = LocalConfig::from_env(&Env::from_pairs([
+            ("LANDING_TRANSPORT", "aws"),
+            ("EMAIL_FROM", "school@mail.kz"),
+        ]))
+        .unwrap();
+        assert!(matches!(c.transport, Transport::Aws(_)));
     }
 
     #[test]

@@ -27,11 +27,12 @@ use landing_core::crm::{CrmSync, CrmWorker, CrmWorkerConfig};
 use landing_core::domain::{CrmStatus, Form};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::notify::{Dispatcher, LocalScheduler, Worker, WorkerConfig};
-use landing_core::ports::{Clock, SystemClock};
+use landing_core::ports::{Clock, EmailSender, SmsSender, SystemClock};
 use landing_core::submission::MAX_BODY_BYTES;
+use landing_messaging::{SesEmail, SnsSms};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{Cors, LocalConfig};
+pub use config::{Cors, LocalConfig, Transport};
 pub use landing_core::config::{ConfigError, Env};
 pub use outbox::Outbox;
 
@@ -87,7 +88,20 @@ pub async fn run(
 
     let templates = config.notify.templates()?;
     let store = Arc::new(landing_sqlite::open(&data_dir.join("landing.db"))?);
-    let outbox = Arc::new(Outbox::new(data_dir.join("outbox.jsonl")));
+    let (sms, email): (Arc<dyn SmsSender>, Arc<dyn EmailSender>) = match &config.transport {
+        Transport::Outbox => {
+            let outbox = Arc::new(Outbox::new(data_dir.join("outbox.jsonl")));
+            (outbox.clone(), outbox)
+        }
+        Transport::Aws(messaging) => {
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            tracing::info!("sending SMS through SNS and email through SES");
+            (
+                Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&aws), messaging)),
+                Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&aws), messaging)),
+            )
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = LocalScheduler::new();
 
@@ -145,8 +159,8 @@ pub async fn run(
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         store.clone(),
-        outbox.clone(),
-        outbox,
+        sms,
+        email,
         templates,
         clock.clone(),
         config.notify.retry.clone(),
