@@ -223,6 +223,51 @@ pub(crate) fn tracking_update(
     Ok(prune_values(built))
 }
 
+/// The update of one tracking row for `touch` without reading the row first, valid whenever
+/// `touch` is the newest touch of the person — which it is unless two Lambdas' clocks disagree.
+/// The condition says exactly that; if it fails, the caller falls back to read-then-update
+/// ([`tracking_update`]). This keeps intake at one DynamoDB call (plus the schedule) per lead.
+pub(crate) fn tracking_update_newest(
+    table: &str,
+    touch: &TrackingTouch,
+) -> Result<Update, StoreError> {
+    let count = form_count_attr(touch.form);
+    let other = match touch.form {
+        Form::ProfTest => form_count_attr(Form::ExpressCourse),
+        Form::ExpressCourse => form_count_attr(Form::ProfTest),
+    };
+    let mut set = vec![
+        "last_seen = :at".to_owned(),
+        "last_campaign = :camp".to_owned(),
+        "last_utm = :utm".to_owned(),
+        "last_lead_id = :lid".to_owned(),
+        // The newest touch never moves first touch; it only creates it on a new row.
+        "first_seen = if_not_exists(first_seen, :at)".to_owned(),
+        "first_campaign = if_not_exists(first_campaign, :camp)".to_owned(),
+        "first_utm = if_not_exists(first_utm, :utm)".to_owned(),
+        format!("{other} = if_not_exists({other}, :zero)"),
+    ];
+    let mut b = Update::builder()
+        .table_name(table)
+        .key("person_key", s(touch.key.as_str()))
+        .expression_attribute_values(":at", ts(touch.at))
+        .expression_attribute_values(":camp", s(touch.campaign.as_str()))
+        .expression_attribute_values(":utm", items::utm_value(&touch.utm)?)
+        .expression_attribute_values(":lid", s(touch.lead_id.to_string()))
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":zero", n(0))
+        .condition_expression("attribute_not_exists(person_key) OR last_seen <= :at");
+    if let Some(pm) = touch.payment_method {
+        b = b.expression_attribute_values(":pm", s(pm.as_str()));
+        set.push("last_payment_method = :pm".to_owned());
+    }
+    let built = b
+        .update_expression(format!("SET {} ADD {count} :one", set.join(", ")))
+        .build()
+        .map_err(sdk_build)?;
+    Ok(prune_values(built))
+}
+
 /// Drops `ExpressionAttributeValues` that neither expression mentions (DynamoDB rejects unused
 /// ones).
 fn prune_values(u: Update) -> Update {
@@ -363,12 +408,15 @@ impl LeadStore for DynamoStore {
             }
             let mut actions = fixed.clone();
             for touch in &touches {
-                let current = self.read_tracking(&touch.key).await?;
-                actions.push(
-                    TransactWriteItem::builder()
-                        .update(tracking_update(&t.tracking, touch, current.as_ref())?)
-                        .build(),
-                );
+                // First attempt: assume this lead is the person's newest touch (no read). A
+                // tracking condition failure means it is not; retries read the row first.
+                let update = if attempt == 0 {
+                    tracking_update_newest(&t.tracking, touch)?
+                } else {
+                    let current = self.read_tracking(&touch.key).await?;
+                    tracking_update(&t.tracking, touch, current.as_ref())?
+                };
+                actions.push(TransactWriteItem::builder().update(update).build());
             }
             actions.extend(idempotency.clone());
 
