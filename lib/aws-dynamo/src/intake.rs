@@ -135,19 +135,27 @@ fn form_count_attr(form: Form) -> &'static str {
     }
 }
 
+/// An update of `touch`'s tracking row with the values every tracking update may use.
+fn touch_update(
+    table: &str,
+    touch: &TrackingTouch,
+) -> Result<aws_sdk_dynamodb::types::builders::UpdateBuilder, StoreError> {
+    Ok(Update::builder()
+        .table_name(table)
+        .key("person_key", s(touch.key.as_str()))
+        .expression_attribute_values(":at", ts(touch.at))
+        .expression_attribute_values(":camp", s(touch.campaign.as_str()))
+        .expression_attribute_values(":utm", items::utm_value(&touch.utm)?)
+        .expression_attribute_values(":lid", s(touch.lead_id.to_string())))
+}
+
 /// The update of one tracking row for `touch`, given the row as just read (`None`: absent).
 pub(crate) fn tracking_update(
     table: &str,
     touch: &TrackingTouch,
     current: Option<&Tracking>,
 ) -> Result<Update, StoreError> {
-    let mut b = Update::builder()
-        .table_name(table)
-        .key("person_key", s(touch.key.as_str()))
-        .expression_attribute_values(":at", ts(touch.at))
-        .expression_attribute_values(":camp", s(touch.campaign.as_str()))
-        .expression_attribute_values(":utm", items::utm_value(&touch.utm)?)
-        .expression_attribute_values(":lid", s(touch.lead_id.to_string()));
+    let mut b = touch_update(table, touch)?;
     let mut set: Vec<&str> = Vec::new();
     if let Some(pm) = touch.payment_method {
         b = b.expression_attribute_values(":pm", s(pm.as_str()));
@@ -247,13 +255,7 @@ pub(crate) fn tracking_update_newest(
         "first_utm = if_not_exists(first_utm, :utm)".to_owned(),
         format!("{other} = if_not_exists({other}, :zero)"),
     ];
-    let mut b = Update::builder()
-        .table_name(table)
-        .key("person_key", s(touch.key.as_str()))
-        .expression_attribute_values(":at", ts(touch.at))
-        .expression_attribute_values(":camp", s(touch.campaign.as_str()))
-        .expression_attribute_values(":utm", items::utm_value(&touch.utm)?)
-        .expression_attribute_values(":lid", s(touch.lead_id.to_string()))
+    let mut b = touch_update(table, touch)?
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":zero", n(0))
         .condition_expression("attribute_not_exists(person_key) OR last_seen <= :at");
