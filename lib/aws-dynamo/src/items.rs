@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use landing_core::domain::{
-    Contact, CrmState, Email, IdempotencyRecord, Lead, LeadId, Notification, NotificationStatus,
-    PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, Tracking, Utm,
+    IdempotencyRecord, Lead, LeadId, Notification, NotificationStatus, PaymentMethod, PersonKey,
+    StoredLead, StoredResponse, Tracking, Utm,
 };
 use landing_core::ports::StoreError;
 use landing_core::time;
@@ -62,141 +62,24 @@ pub(crate) fn utm_value(utm: &Utm) -> Result<AttributeValue, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // landing_leads
 
-/// `metadata` is stored as JSON text, not as a DynamoDB map: a map does not round-trip JSON
-/// exactly (`1.0` would come back as `1`, `null` as a NULL attribute), and the contract demands
-/// field-for-field equality. Nobody queries inside it.
-#[derive(Debug, Serialize, Deserialize)]
-struct LeadItem {
-    id: String,
-    created_at: String,
-    form: String,
-    source_campaign: String,
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payment_method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    utm_source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    utm_medium: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    utm_campaign: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    utm_content: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    utm_term: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    referrer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    page_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    warnings: Vec<String>,
-    correlation_id: String,
-    crm_status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    crm_pending: Option<String>,
-    #[serde(default)]
-    crm_attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    crm_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amocrm_lead_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amocrm_contact_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    crm_synced_at: Option<String>,
-}
-
+/// A lead item is the core's `StoredLead` (so `metadata` is JSON text, not a DynamoDB map: a map
+/// does not round-trip JSON exactly — `1.0` would come back as `1`, `null` as a NULL attribute —
+/// and the contract demands field-for-field equality), plus the sparse `crm_pending` attribute
+/// that puts a pending lead into the `crm-pending` GSI.
 pub(crate) fn lead_to_item(lead: &Lead) -> Result<Item, StoreError> {
-    let metadata = lead
-        .metadata
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| corrupt("landing_leads.metadata", e))?;
-    let item = LeadItem {
-        id: lead.id.to_string(),
-        created_at: time::format(lead.created_at),
-        form: lead.form.as_str().to_owned(),
-        source_campaign: lead.source_campaign.as_str().to_owned(),
-        name: lead.name.clone(),
-        email: lead.email.stored().map(str::to_owned),
-        phone: lead.phone.stored().map(str::to_owned),
-        payment_method: lead.payment_method.map(|p| p.as_str().to_owned()),
-        metadata,
-        utm_source: lead.utm.source.clone(),
-        utm_medium: lead.utm.medium.clone(),
-        utm_campaign: lead.utm.campaign.clone(),
-        utm_content: lead.utm.content.clone(),
-        utm_term: lead.utm.term.clone(),
-        referrer: lead.referrer.clone(),
-        page_url: lead.page_url.clone(),
-        warnings: lead.warnings.clone(),
-        correlation_id: lead.correlation_id.clone(),
-        crm_status: lead.crm.status.as_str().to_owned(),
-        crm_pending: (lead.crm.status == landing_core::domain::CrmStatus::Pending)
-            .then(|| CRM_PENDING.to_owned()),
-        crm_attempts: lead.crm.attempts,
-        crm_error: lead.crm.error.clone(),
-        amocrm_lead_id: lead.crm.amocrm_lead_id,
-        amocrm_contact_id: lead.crm.amocrm_contact_id,
-        crm_synced_at: lead.crm.synced_at.map(time::format),
-    };
-    to_item("landing_leads", &item)
+    let mut item = to_item("landing_leads", &StoredLead::from(lead))?;
+    if lead.crm.status == landing_core::domain::CrmStatus::Pending {
+        item.insert("crm_pending".to_owned(), s(CRM_PENDING));
+    }
+    Ok(item)
 }
 
 pub(crate) fn lead_from_item(item: Item) -> Result<Lead, StoreError> {
-    let r: LeadItem = from_item("landing_leads", item)?;
-    Ok(Lead {
-        id: r.id.parse().map_err(|e| corrupt("landing_leads.id", e))?,
-        created_at: parse_ts(&r.created_at, "landing_leads.created_at")?,
-        form: r
-            .form
-            .parse()
-            .map_err(|e| corrupt("landing_leads.form", e))?,
-        source_campaign: SourceCampaign::from_stored(&r.source_campaign)
-            .map_err(|e| corrupt("landing_leads.source_campaign", e))?,
-        name: r.name,
-        email: Contact::<Email>::from_stored(r.email.as_deref()),
-        phone: Contact::<Phone>::from_stored(r.phone.as_deref()),
-        payment_method: r
-            .payment_method
-            .map(|p| {
-                PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e))
-            })
-            .transpose()?,
-        metadata: r
-            .metadata
-            .map(|m| serde_json::from_str(&m).map_err(|e| corrupt("landing_leads.metadata", e)))
-            .transpose()?,
-        utm: Utm {
-            source: r.utm_source,
-            medium: r.utm_medium,
-            campaign: r.utm_campaign,
-            content: r.utm_content,
-            term: r.utm_term,
-        },
-        referrer: r.referrer,
-        page_url: r.page_url,
-        warnings: r.warnings,
-        correlation_id: r.correlation_id,
-        crm: CrmState {
-            status: r
-                .crm_status
-                .parse()
-                .map_err(|e| corrupt("landing_leads.crm_status", e))?,
-            attempts: r.crm_attempts,
-            error: r.crm_error,
-            amocrm_lead_id: r.amocrm_lead_id,
-            amocrm_contact_id: r.amocrm_contact_id,
-            synced_at: parse_opt_ts(r.crm_synced_at.as_deref(), "landing_leads.crm_synced_at")?,
-        },
-    })
+    // Attributes StoredLead does not name (crm_pending) are ignored by serde.
+    let stored: StoredLead = from_item("landing_leads", item)?;
+    stored
+        .into_lead()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn lead_id_of(item: &Item) -> Result<LeadId, StoreError> {
@@ -451,7 +334,7 @@ pub(crate) fn token_expires_at(t: &TokenItem) -> Result<Timestamp, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use landing_core::domain::{Channel, CrmStatus, Form};
+    use landing_core::domain::{Channel, Contact, CrmState, CrmStatus, Form, SourceCampaign};
 
     fn at(ms: i64) -> Timestamp {
         Timestamp::from_millisecond(ms).unwrap()

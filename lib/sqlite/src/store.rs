@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use landing_core::domain::{
-    Contact, CrmState, Email, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod,
-    PersonKey, Phone, SourceCampaign, StoredResponse, Tracking, Utm,
+    IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod, PersonKey, StoredLead,
+    StoredResponse, Tracking,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError};
 use landing_core::time;
@@ -54,34 +54,11 @@ const LEAD_COLUMNS: &str = "id, created_at, form, source_campaign, name, email, 
     utm_source, utm_medium, utm_campaign, utm_content, utm_term, referrer, page_url, warnings, correlation_id,
     crm_status, crm_attempts, crm_error, amocrm_lead_id, amocrm_contact_id, crm_synced_at";
 
-/// Raw column values of a lead row; converted outside rusqlite's closure so that a corrupt
-/// value becomes a `StoreError::Corrupt` naming the column.
-struct LeadRow {
-    id: String,
-    created_at: String,
-    form: String,
-    source_campaign: String,
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    payment_method: Option<String>,
-    metadata: Option<String>,
-    utm: [Option<String>; 5],
-    referrer: Option<String>,
-    page_url: Option<String>,
-    warnings: String,
-    correlation_id: String,
-    crm_status: String,
-    crm_attempts: u32,
-    crm_error: Option<String>,
-    amocrm_lead_id: Option<i64>,
-    amocrm_contact_id: Option<i64>,
-    crm_synced_at: Option<String>,
-}
-
-impl LeadRow {
-    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(LeadRow {
+/// Reads a `landing_leads` row; `warnings` is JSON text in SQLite. The parsing rules of the
+/// values themselves are the core's (`StoredLead::into_lead`), shared with every adapter.
+fn read_lead_row(r: &Row<'_>) -> rusqlite::Result<(StoredLead, String)> {
+    Ok((
+        StoredLead {
             id: r.get(0)?,
             created_at: r.get(1)?,
             form: r.get(2)?,
@@ -91,10 +68,14 @@ impl LeadRow {
             phone: r.get(6)?,
             payment_method: r.get(7)?,
             metadata: r.get(8)?,
-            utm: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?],
+            utm_source: r.get(9)?,
+            utm_medium: r.get(10)?,
+            utm_campaign: r.get(11)?,
+            utm_content: r.get(12)?,
+            utm_term: r.get(13)?,
             referrer: r.get(14)?,
             page_url: r.get(15)?,
-            warnings: r.get(16)?,
+            warnings: Vec::new(),
             correlation_id: r.get(17)?,
             crm_status: r.get(18)?,
             crm_attempts: r.get(19)?,
@@ -102,61 +83,16 @@ impl LeadRow {
             amocrm_lead_id: r.get(21)?,
             amocrm_contact_id: r.get(22)?,
             crm_synced_at: r.get(23)?,
-        })
-    }
+        },
+        r.get(16)?,
+    ))
+}
 
-    fn into_lead(self) -> Result<Lead, StoreError> {
-        let [source, medium, campaign, content, term] = self.utm;
-        Ok(Lead {
-            id: self
-                .id
-                .parse()
-                .map_err(|e| corrupt("landing_leads.id", e))?,
-            created_at: ts(&self.created_at, "landing_leads.created_at")?,
-            form: self
-                .form
-                .parse()
-                .map_err(|e| corrupt("landing_leads.form", e))?,
-            source_campaign: SourceCampaign::from_stored(&self.source_campaign)
-                .map_err(|e| corrupt("landing_leads.source_campaign", e))?,
-            name: self.name,
-            email: Contact::<Email>::from_stored(self.email.as_deref()),
-            phone: Contact::<Phone>::from_stored(self.phone.as_deref()),
-            payment_method: self
-                .payment_method
-                .map(|p| {
-                    PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e))
-                })
-                .transpose()?,
-            metadata: self
-                .metadata
-                .map(|m| serde_json::from_str(&m).map_err(|e| corrupt("landing_leads.metadata", e)))
-                .transpose()?,
-            utm: Utm {
-                source,
-                medium,
-                campaign,
-                content,
-                term,
-            },
-            referrer: self.referrer,
-            page_url: self.page_url,
-            warnings: serde_json::from_str(&self.warnings)
-                .map_err(|e| corrupt("landing_leads.warnings", e))?,
-            correlation_id: self.correlation_id,
-            crm: CrmState {
-                status: self
-                    .crm_status
-                    .parse()
-                    .map_err(|e| corrupt("landing_leads.crm_status", e))?,
-                attempts: self.crm_attempts,
-                error: self.crm_error,
-                amocrm_lead_id: self.amocrm_lead_id,
-                amocrm_contact_id: self.amocrm_contact_id,
-                synced_at: opt_ts(self.crm_synced_at, "landing_leads.crm_synced_at")?,
-            },
-        })
-    }
+fn into_lead((mut row, warnings): (StoredLead, String)) -> Result<Lead, StoreError> {
+    row.warnings =
+        serde_json::from_str(&warnings).map_err(|e| corrupt("landing_leads.warnings", e))?;
+    row.into_lead()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 const NOTIFICATION_COLUMNS: &str =
@@ -224,36 +160,37 @@ impl NotificationRow {
 }
 
 fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
-    let metadata = lead.metadata.as_ref().map(json_text).transpose()?;
+    let l = StoredLead::from(lead);
+    let warnings = json_text(&l.warnings)?;
     c.prepare_cached(&format!(
         "INSERT INTO landing_leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
     ))
     .and_then(|mut st| {
         st.execute(params![
-            lead.id.to_string(),
-            time::format(lead.created_at),
-            lead.form.as_str(),
-            lead.source_campaign.as_str(),
-            lead.name,
-            lead.email.stored(),
-            lead.phone.stored(),
-            lead.payment_method.map(PaymentMethod::as_str),
-            metadata,
-            lead.utm.source,
-            lead.utm.medium,
-            lead.utm.campaign,
-            lead.utm.content,
-            lead.utm.term,
-            lead.referrer,
-            lead.page_url,
-            json_text(&lead.warnings).unwrap_or_else(|_| "[]".into()),
-            lead.correlation_id,
-            lead.crm.status.as_str(),
-            lead.crm.attempts,
-            lead.crm.error,
-            lead.crm.amocrm_lead_id,
-            lead.crm.amocrm_contact_id,
-            lead.crm.synced_at.map(time::format),
+            l.id,
+            l.created_at,
+            l.form,
+            l.source_campaign,
+            l.name,
+            l.email,
+            l.phone,
+            l.payment_method,
+            l.metadata,
+            l.utm_source,
+            l.utm_medium,
+            l.utm_campaign,
+            l.utm_content,
+            l.utm_term,
+            l.referrer,
+            l.page_url,
+            warnings,
+            l.correlation_id,
+            l.crm_status,
+            l.crm_attempts,
+            l.crm_error,
+            l.amocrm_lead_id,
+            l.amocrm_contact_id,
+            l.crm_synced_at,
         ])
     })
     .map_err(unavailable)?;
@@ -530,11 +467,11 @@ impl LeadStore for SqliteStore {
                 c.prepare_cached(&format!(
                     "SELECT {LEAD_COLUMNS} FROM landing_leads WHERE id = ?1"
                 ))
-                .and_then(|mut st| st.query_row([id.to_string()], LeadRow::read).optional())
+                .and_then(|mut st| st.query_row([id.to_string()], read_lead_row).optional())
                 .map_err(unavailable)
             })
             .await?;
-        row.map(LeadRow::into_lead).transpose()
+        row.map(into_lead).transpose()
     }
 
     async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {

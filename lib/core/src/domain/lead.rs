@@ -163,6 +163,163 @@ impl Lead {
     }
 }
 
+/// A lead as every storage adapter stores it: flat, primitive columns (RFC 3339 timestamps,
+/// `metadata` as JSON text). Adapters map it to rows or items; the rules for reading it back —
+/// and refusing a corrupt value with the column's name — live here once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLead {
+    pub id: String,
+    pub created_at: String,
+    pub form: String,
+    pub source_campaign: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub correlation_id: String,
+    pub crm_status: String,
+    #[serde(default)]
+    pub crm_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amocrm_lead_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amocrm_contact_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_synced_at: Option<String>,
+}
+
+/// A stored value that does not parse: `column` names it (e.g. `landing_leads.form`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{column}: {detail}")]
+pub struct CorruptColumn {
+    pub column: &'static str,
+    pub detail: String,
+}
+
+fn corrupt(column: &'static str, detail: impl fmt::Display) -> CorruptColumn {
+    CorruptColumn {
+        column,
+        detail: detail.to_string(),
+    }
+}
+
+impl From<&Lead> for StoredLead {
+    fn from(lead: &Lead) -> Self {
+        StoredLead {
+            id: lead.id.to_string(),
+            created_at: crate::time::format(lead.created_at),
+            form: lead.form.as_str().to_owned(),
+            source_campaign: lead.source_campaign.as_str().to_owned(),
+            name: lead.name.clone(),
+            email: lead.email.stored().map(str::to_owned),
+            phone: lead.phone.stored().map(str::to_owned),
+            payment_method: lead.payment_method.map(|p| p.as_str().to_owned()),
+            // A map of JSON values always serialises; the fallback is unreachable in practice.
+            metadata: lead
+                .metadata
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned())),
+            utm_source: lead.utm.source.clone(),
+            utm_medium: lead.utm.medium.clone(),
+            utm_campaign: lead.utm.campaign.clone(),
+            utm_content: lead.utm.content.clone(),
+            utm_term: lead.utm.term.clone(),
+            referrer: lead.referrer.clone(),
+            page_url: lead.page_url.clone(),
+            warnings: lead.warnings.clone(),
+            correlation_id: lead.correlation_id.clone(),
+            crm_status: lead.crm.status.as_str().to_owned(),
+            crm_attempts: lead.crm.attempts,
+            crm_error: lead.crm.error.clone(),
+            amocrm_lead_id: lead.crm.amocrm_lead_id,
+            amocrm_contact_id: lead.crm.amocrm_contact_id,
+            crm_synced_at: lead.crm.synced_at.map(crate::time::format),
+        }
+    }
+}
+
+impl StoredLead {
+    pub fn into_lead(self) -> Result<Lead, CorruptColumn> {
+        let ts = |raw: &str, column: &'static str| {
+            crate::time::parse(raw).map_err(|e| corrupt(column, e))
+        };
+        Ok(Lead {
+            id: self
+                .id
+                .parse()
+                .map_err(|e| corrupt("landing_leads.id", e))?,
+            created_at: ts(&self.created_at, "landing_leads.created_at")?,
+            form: self
+                .form
+                .parse()
+                .map_err(|e| corrupt("landing_leads.form", e))?,
+            source_campaign: SourceCampaign::from_stored(&self.source_campaign)
+                .map_err(|e| corrupt("landing_leads.source_campaign", e))?,
+            name: self.name,
+            email: Contact::<Email>::from_stored(self.email.as_deref()),
+            phone: Contact::<Phone>::from_stored(self.phone.as_deref()),
+            payment_method: self
+                .payment_method
+                .map(|p| {
+                    PaymentMethod::parse(&p).map_err(|e| corrupt("landing_leads.payment_method", e))
+                })
+                .transpose()?,
+            metadata: self
+                .metadata
+                .map(|m| serde_json::from_str(&m).map_err(|e| corrupt("landing_leads.metadata", e)))
+                .transpose()?,
+            utm: Utm {
+                source: self.utm_source,
+                medium: self.utm_medium,
+                campaign: self.utm_campaign,
+                content: self.utm_content,
+                term: self.utm_term,
+            },
+            referrer: self.referrer,
+            page_url: self.page_url,
+            warnings: self.warnings,
+            correlation_id: self.correlation_id,
+            crm: CrmState {
+                status: self
+                    .crm_status
+                    .parse()
+                    .map_err(|e| corrupt("landing_leads.crm_status", e))?,
+                attempts: self.crm_attempts,
+                error: self.crm_error,
+                amocrm_lead_id: self.amocrm_lead_id,
+                amocrm_contact_id: self.amocrm_contact_id,
+                synced_at: self
+                    .crm_synced_at
+                    .map(|t| ts(&t, "landing_leads.crm_synced_at"))
+                    .transpose()?,
+            },
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub use contact::{Contact, Email, EmailError, Phone, PhoneError};
 pub use lead::{
-    Channel, CrmState, CrmStatus, IdempotencyRecord, Lead, LeadId, Notification,
-    NotificationStatus, PersonKey, StoredResponse, Tracking, TrackingTouch, Utm,
+    Channel, CorruptColumn, CrmState, CrmStatus, IdempotencyRecord, Lead, LeadId, Notification,
+    NotificationStatus, PersonKey, StoredLead, StoredResponse, Tracking, TrackingTouch, Utm,
 };
 
 /// Which landing page a lead came from.
