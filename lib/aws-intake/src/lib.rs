@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{Error, run, service_fn};
 use landing_core::config::{ConfigError, Env, NotifySettings};
 use landing_core::domain::{CrmStatus, Form};
@@ -20,13 +20,20 @@ use landing_scheduler::{EventBridgeScheduler, SchedulerConfig};
 
 /// Builds the intake service from the environment and AWS's default credential chain.
 pub async fn intake_from_env(env: &Env) -> Result<IntakeService, ConfigError> {
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    intake(
+        &aws_config::load_defaults(BehaviorVersion::latest()).await,
+        env,
+    )
+}
+
+/// Builds the intake service on the given AWS configuration (tests put their own HTTP client in).
+pub fn intake(aws: &SdkConfig, env: &Env) -> Result<IntakeService, ConfigError> {
     let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
+        aws_sdk_dynamodb::Client::new(aws),
         Tables::from_env(env)?,
     ));
     let scheduler = Arc::new(EventBridgeScheduler::new(
-        aws_sdk_scheduler::Client::new(&aws),
+        aws_sdk_scheduler::Client::new(aws),
         SchedulerConfig::from_env(env)?,
     ));
     let notify = NotifySettings::from_env(env)?;

@@ -97,7 +97,7 @@ pub fn runtime(reports: &[FunctionReport], overhead: &Overhead, runs: usize, war
         "\n## Cold start, peak RSS, warm invocations ({runs} cold starts per function, {warm} warm invocations after each; AWS = moto)"
     );
     println!(
-        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>7}",
+        "{:<10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "function",
         "init med",
         "1st inv",
@@ -109,6 +109,7 @@ pub fn runtime(reports: &[FunctionReport], overhead: &Overhead, runs: usize, war
         "<=40MB",
         "warm med",
         "warm p99",
+        "cold-warm",
         "CPU/inv",
         "errors"
     );
@@ -116,7 +117,7 @@ pub fn runtime(reports: &[FunctionReport], overhead: &Overhead, runs: usize, war
         let cold_med = stats::median(&r.cold);
         let rss = r.peak_rss_kib.iter().max().copied();
         println!(
-            "{:<10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>7}",
+            "{:<10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7}",
             r.name,
             ms(stats::median(&r.init)),
             ms(stats::median(&r.first_invocation)),
@@ -128,12 +129,15 @@ pub fn runtime(reports: &[FunctionReport], overhead: &Overhead, runs: usize, war
             rss.map_or("n/a", |k| verdict(k <= RSS_TARGET_KIB)),
             ms(stats::median(&r.warm)),
             ms(stats::percentile(&r.warm, 99.0)),
+            ms(cold_med
+                .zip(stats::median(&r.warm))
+                .map(|(c, w)| c.saturating_sub(w))),
             ms(r.warm_cpu_per_invocation()),
             r.errors.len(),
         );
     }
     println!(
-        "(times in ms; init = spawn -> first GET /next; 1st inv = first GET /next -> first response POST (median); cold = spawn -> first response POST; warm = event queued -> response POST, over all runs; cold CPU = the process's user+sys CPU up to the first answer (median); CPU/inv = its CPU over the warm invocations / their number; RSS = max VmHWM over the runs, read before the kill)"
+        "(times in ms; init = spawn -> first GET /next; 1st inv = first GET /next -> first response POST (median); cold = spawn -> first response POST; warm = event queued -> response POST, over all runs; cold-warm = cold med - warm med, what starting the process adds to an invocation's own work (its AWS calls to moto included in both); cold CPU = the process's user+sys CPU up to the first answer (median); CPU/inv = its CPU over the warm invocations / their number; RSS = max VmHWM over the runs, read before the kill)"
     );
     println!(
         "emulator overhead (trivial client, next + response): first incl. connect {} ms, warm median {} ms, p99 {} ms",
