@@ -13,6 +13,17 @@ cargo fmt --all -- --check
 echo "==> cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> intake binaries link no SNS/SES/reqwest/SQLite"
+# They are the latency-critical, most-invoked functions: what they do not link they do not load.
+for bin in proftest submit; do
+    linked=$(cargo tree --locked -p "$bin" -e normal --prefix none | awk '{print $1}' | sort -u |
+        grep -xE 'aws-sdk-sns|aws-sdk-sesv2|reqwest|rusqlite|landing-sqlite|landing-messaging|landing-amocrm' || true)
+    if [ -n "$linked" ]; then
+        echo "$bin links what intake must not: $linked" >&2
+        exit 1
+    fi
+done
+
 echo "==> python tools (.venv: moto, SAM CLI, cfn-lint, cargo-lambda, zig)"
 ./infra/venv.sh
 
