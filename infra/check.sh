@@ -2,7 +2,8 @@
 # Every check and every test: formatting, lints, the SAM template, and the whole test suite —
 # unit, property, contract (SQLite and DynamoDB), handler, AmoCRM-against-fake, end to end
 # through landing-local, and the Lambdas through cargo lambda — with the AWS parts against a
-# moto server this script starts and stops. Installs what it needs into ./.venv (pinned).
+# moto server this script starts and stops — and `sam build` for the template's architecture.
+# Installs what it needs: ./.venv (pinned Python tools) and the Rust target (rustup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -35,3 +36,6 @@ echo "==> cargo test (AWS parts against moto)"
 # the first invoke does not wait on the compiler.
 cargo build --locked -p proftest -p submit -p notify -p crm-sync -p sweeper
 ./infra/with-moto.sh cargo test --workspace --locked
+
+echo "==> sam build for the template's architecture"
+./infra/sam-build.sh

@@ -117,7 +117,7 @@ async fn bench() -> anyhow::Result<usize> {
 
     println!("# landing Lambda footprint benchmark");
     println!(
-        "host: {} x86_64 cores; functions built for x86_64-unknown-linux-gnu (the aarch64 target is not installed here, so arm64 is measured only if target/lambda/<bin>/bootstrap exists); memory size {} MB (not enforced); stack prefix {}",
+        "host: {} x86_64 cores; functions run as built for x86_64-unknown-linux-gnu (target/release); arm64 sizes are added when target/lambda/<bin>/bootstrap is an arm64 build (`cargo lambda build --release --arm64`); memory size {} MB (not enforced); stack prefix {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         process::MEMORY_MB,
         stack.prefix
