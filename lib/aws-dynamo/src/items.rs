@@ -8,13 +8,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use landing_core::domain::{
     IdempotencyRecord, Lead, LeadId, Notification, NotificationStatus, PaymentMethod, PersonKey,
-    StoredLead, StoredResponse, Tracking, Utm,
+    StoredLead, StoredNotification, StoredResponse, Tracking, Utm,
 };
 use landing_core::ports::StoreError;
 use landing_core::time;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
-use uuid::Uuid;
 
 use crate::errors::corrupt;
 
@@ -41,10 +40,6 @@ pub(crate) fn ts(t: Timestamp) -> AttributeValue {
 
 fn parse_ts(raw: &str, what: &str) -> Result<Timestamp, StoreError> {
     time::parse(raw).map_err(|e| corrupt(what, e))
-}
-
-fn parse_opt_ts(raw: Option<&str>, what: &str) -> Result<Option<Timestamp>, StoreError> {
-    raw.map(|r| parse_ts(r, what)).transpose()
 }
 
 fn to_item<T: Serialize>(what: &str, v: &T) -> Result<Item, StoreError> {
@@ -92,86 +87,29 @@ pub(crate) fn lead_id_of(item: &Item) -> Result<LeadId, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // scheduled_notifications
 
-#[derive(Debug, Serialize, Deserialize)]
-struct NotificationItem {
-    id: String,
-    lead_id: String,
-    channel: String,
-    recipient: String,
-    source_campaign: String,
-    send_at: String,
-    status: String,
-    #[serde(default)]
-    attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    claimed_until: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provider_message_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sent_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    due_shard: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    due_at: Option<String>,
-}
-
-/// A row as written at intake (or by any later full write): `due_shard`/`due_at` follow the
-/// status, so the `due` index holds exactly the unsettled rows.
+/// A notification item is the core's `StoredNotification` plus the sparse `due_shard`/`due_at`
+/// pair, written here (intake, any full write) to follow the status, so the `due` GSI holds
+/// exactly the unsettled rows.
 pub(crate) fn notification_to_item(x: &Notification) -> Result<Item, StoreError> {
+    let mut item = to_item("scheduled_notifications", &StoredNotification::from(x))?;
     let due_at = match x.status {
         NotificationStatus::Pending => Some(x.send_at),
         NotificationStatus::Sending => Some(x.claimed_until.unwrap_or(x.send_at)),
         NotificationStatus::Sent | NotificationStatus::Failed => None,
     };
-    let item = NotificationItem {
-        id: x.id.to_string(),
-        lead_id: x.lead_id.to_string(),
-        channel: x.channel.as_str().to_owned(),
-        recipient: x.recipient.clone(),
-        source_campaign: x.source_campaign.clone(),
-        send_at: time::format(x.send_at),
-        status: x.status.as_str().to_owned(),
-        attempts: x.attempts,
-        claimed_until: x.claimed_until.map(time::format),
-        last_error: x.last_error.clone(),
-        provider_message_id: x.provider_message_id.clone(),
-        sent_at: x.sent_at.map(time::format),
-        due_shard: due_at.map(|_| DUE_SHARD.to_owned()),
-        due_at: due_at.map(time::format),
-    };
-    to_item("scheduled_notifications", &item)
+    if let Some(due_at) = due_at {
+        item.insert("due_shard".to_owned(), s(DUE_SHARD));
+        item.insert("due_at".to_owned(), ts(due_at));
+    }
+    Ok(item)
 }
 
 pub(crate) fn notification_from_item(item: Item) -> Result<Notification, StoreError> {
-    let r: NotificationItem = from_item("scheduled_notifications", item)?;
-    Ok(Notification {
-        id: Uuid::parse_str(&r.id).map_err(|e| corrupt("scheduled_notifications.id", e))?,
-        lead_id: r
-            .lead_id
-            .parse()
-            .map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
-        channel: r
-            .channel
-            .parse()
-            .map_err(|e| corrupt("scheduled_notifications.channel", e))?,
-        recipient: r.recipient,
-        source_campaign: r.source_campaign,
-        send_at: parse_ts(&r.send_at, "scheduled_notifications.send_at")?,
-        status: r
-            .status
-            .parse()
-            .map_err(|e| corrupt("scheduled_notifications.status", e))?,
-        attempts: r.attempts,
-        claimed_until: parse_opt_ts(
-            r.claimed_until.as_deref(),
-            "scheduled_notifications.claimed_until",
-        )?,
-        last_error: r.last_error,
-        provider_message_id: r.provider_message_id,
-        sent_at: parse_opt_ts(r.sent_at.as_deref(), "scheduled_notifications.sent_at")?,
-    })
+    // Attributes StoredNotification does not name (due_shard, due_at) are ignored by serde.
+    let stored: StoredNotification = from_item("scheduled_notifications", item)?;
+    stored
+        .into_notification()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// `due_at` of an index item (the instant it becomes claimable).

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use landing_core::domain::{
     IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod, PersonKey, StoredLead,
-    StoredResponse, Tracking,
+    StoredNotification, StoredResponse, Tracking,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError};
 use landing_core::time;
@@ -99,64 +99,26 @@ const NOTIFICATION_COLUMNS: &str =
     "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
     claimed_until, last_error, provider_message_id, sent_at";
 
-struct NotificationRow {
-    id: String,
-    lead_id: String,
-    channel: String,
-    recipient: String,
-    source_campaign: String,
-    send_at: String,
-    status: String,
-    attempts: u32,
-    claimed_until: Option<String>,
-    last_error: Option<String>,
-    provider_message_id: Option<String>,
-    sent_at: Option<String>,
+fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
+    Ok(StoredNotification {
+        id: r.get(0)?,
+        lead_id: r.get(1)?,
+        channel: r.get(2)?,
+        recipient: r.get(3)?,
+        source_campaign: r.get(4)?,
+        send_at: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get(7)?,
+        claimed_until: r.get(8)?,
+        last_error: r.get(9)?,
+        provider_message_id: r.get(10)?,
+        sent_at: r.get(11)?,
+    })
 }
 
-impl NotificationRow {
-    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(NotificationRow {
-            id: r.get(0)?,
-            lead_id: r.get(1)?,
-            channel: r.get(2)?,
-            recipient: r.get(3)?,
-            source_campaign: r.get(4)?,
-            send_at: r.get(5)?,
-            status: r.get(6)?,
-            attempts: r.get(7)?,
-            claimed_until: r.get(8)?,
-            last_error: r.get(9)?,
-            provider_message_id: r.get(10)?,
-            sent_at: r.get(11)?,
-        })
-    }
-
-    fn into_notification(self) -> Result<Notification, StoreError> {
-        Ok(Notification {
-            id: Uuid::parse_str(&self.id).map_err(|e| corrupt("scheduled_notifications.id", e))?,
-            lead_id: self
-                .lead_id
-                .parse()
-                .map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
-            channel: self
-                .channel
-                .parse()
-                .map_err(|e| corrupt("scheduled_notifications.channel", e))?,
-            recipient: self.recipient,
-            source_campaign: self.source_campaign,
-            send_at: ts(&self.send_at, "scheduled_notifications.send_at")?,
-            status: self
-                .status
-                .parse()
-                .map_err(|e| corrupt("scheduled_notifications.status", e))?,
-            attempts: self.attempts,
-            claimed_until: opt_ts(self.claimed_until, "scheduled_notifications.claimed_until")?,
-            last_error: self.last_error,
-            provider_message_id: self.provider_message_id,
-            sent_at: opt_ts(self.sent_at, "scheduled_notifications.sent_at")?,
-        })
-    }
+fn into_notification(row: StoredNotification) -> Result<Notification, StoreError> {
+    row.into_notification()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
@@ -384,7 +346,7 @@ fn claim(
                  LIMIT ?4)
         RETURNING {NOTIFICATION_COLUMNS}"
     );
-    let rows: Vec<NotificationRow> = c
+    let rows: Vec<StoredNotification> = c
         .prepare_cached(&sql)
         .and_then(|mut st| {
             st.query_map(
@@ -395,14 +357,14 @@ fn claim(
                     i64::try_from(limit).unwrap_or(i64::MAX),
                     lead.map(|l| l.to_string()),
                 ],
-                NotificationRow::read,
+                read_notification_row,
             )?
             .collect()
         })
         .map_err(unavailable)?;
     let mut out = rows
         .into_iter()
-        .map(NotificationRow::into_notification)
+        .map(into_notification)
         .collect::<Result<Vec<_>, _>>()?;
     out.sort_by_key(|n| (n.send_at, n.id));
     Ok(out)
@@ -480,19 +442,17 @@ impl LeadStore for SqliteStore {
     }
 
     async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {
-        let rows: Vec<NotificationRow> = self
+        let rows: Vec<StoredNotification> = self
             .db
             .run(move |c| {
                 c.prepare_cached(&format!(
                     "SELECT {NOTIFICATION_COLUMNS} FROM scheduled_notifications WHERE lead_id = ?1 ORDER BY channel"
                 ))
-                .and_then(|mut st| st.query_map([id.to_string()], NotificationRow::read)?.collect())
+                .and_then(|mut st| st.query_map([id.to_string()], read_notification_row)?.collect())
                 .map_err(unavailable)
             })
             .await?;
-        rows.into_iter()
-            .map(NotificationRow::into_notification)
-            .collect()
+        rows.into_iter().map(into_notification).collect()
     }
 }
 

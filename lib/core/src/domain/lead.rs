@@ -320,6 +320,85 @@ impl StoredLead {
     }
 }
 
+/// A notification row as every storage adapter stores it (RFC 3339 timestamps, enums as their
+/// text), read back here once, like [`StoredLead`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNotification {
+    pub id: String,
+    pub lead_id: String,
+    pub channel: String,
+    pub recipient: String,
+    pub source_campaign: String,
+    pub send_at: String,
+    pub status: String,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+}
+
+impl From<&Notification> for StoredNotification {
+    fn from(x: &Notification) -> Self {
+        StoredNotification {
+            id: x.id.to_string(),
+            lead_id: x.lead_id.to_string(),
+            channel: x.channel.as_str().to_owned(),
+            recipient: x.recipient.clone(),
+            source_campaign: x.source_campaign.clone(),
+            send_at: crate::time::format(x.send_at),
+            status: x.status.as_str().to_owned(),
+            attempts: x.attempts,
+            claimed_until: x.claimed_until.map(crate::time::format),
+            last_error: x.last_error.clone(),
+            provider_message_id: x.provider_message_id.clone(),
+            sent_at: x.sent_at.map(crate::time::format),
+        }
+    }
+}
+
+impl StoredNotification {
+    pub fn into_notification(self) -> Result<Notification, CorruptColumn> {
+        let ts = |raw: &str, column: &'static str| {
+            crate::time::parse(raw).map_err(|e| corrupt(column, e))
+        };
+        Ok(Notification {
+            id: Uuid::parse_str(&self.id).map_err(|e| corrupt("scheduled_notifications.id", e))?,
+            lead_id: self
+                .lead_id
+                .parse()
+                .map_err(|e| corrupt("scheduled_notifications.lead_id", e))?,
+            channel: self
+                .channel
+                .parse()
+                .map_err(|e| corrupt("scheduled_notifications.channel", e))?,
+            recipient: self.recipient,
+            source_campaign: self.source_campaign,
+            send_at: ts(&self.send_at, "scheduled_notifications.send_at")?,
+            status: self
+                .status
+                .parse()
+                .map_err(|e| corrupt("scheduled_notifications.status", e))?,
+            attempts: self.attempts,
+            claimed_until: self
+                .claimed_until
+                .map(|t| ts(&t, "scheduled_notifications.claimed_until"))
+                .transpose()?,
+            last_error: self.last_error,
+            provider_message_id: self.provider_message_id,
+            sent_at: self
+                .sent_at
+                .map(|t| ts(&t, "scheduled_notifications.sent_at"))
+                .transpose()?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
@@ -585,6 +664,33 @@ pub struct IdempotencyRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_notification_reads_back_as_it_was_and_a_corrupt_column_is_named() {
+        let campaign = SourceCampaign::from_stored("proftest").unwrap();
+        let mut x = Notification::pending(
+            LeadId::new(),
+            Channel::Email,
+            "a@mail.kz".into(),
+            &campaign,
+            Timestamp::from_second(1_700_000_000).unwrap(),
+        );
+        x.status = NotificationStatus::Sent;
+        x.attempts = 2;
+        x.sent_at = Some(Timestamp::from_second(1_700_000_600).unwrap());
+        x.provider_message_id = Some("msg-1".into());
+        let stored = StoredNotification::from(&x);
+        assert_eq!(stored.clone().into_notification().unwrap(), x);
+
+        let bad = StoredNotification {
+            status: "delivered".into(),
+            ..stored
+        };
+        assert_eq!(
+            bad.into_notification().unwrap_err().column,
+            "scheduled_notifications.status"
+        );
+    }
 
     fn touch(at: i64, form: Form, campaign: &str, pm: Option<PaymentMethod>) -> TrackingTouch {
         TrackingTouch {
