@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use landing_core::domain::{
-    Channel, Contact, CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId,
-    Notification, PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, TrackingTouch,
-    Utm,
+    Contact, CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification,
+    PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, TrackingTouch, Utm,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, StoreError};
 use landing_core::time;
@@ -147,25 +146,7 @@ pub fn phone_only_lead(created_at: Timestamp) -> Lead {
 /// The write intake makes for `lead`: one pending row per usable channel at `send_at`, one
 /// tracking touch per person key, no idempotency record, `now = lead.created_at`.
 pub fn write(lead: Lead, send_at: Timestamp) -> IntakeWrite {
-    let mut notifications = Vec::with_capacity(2);
-    if let Some(p) = lead.phone.valid() {
-        notifications.push(Notification::pending(
-            lead.id,
-            Channel::Sms,
-            p.as_str().to_owned(),
-            &lead.source_campaign,
-            send_at,
-        ));
-    }
-    if let Some(e) = lead.email.valid() {
-        notifications.push(Notification::pending(
-            lead.id,
-            Channel::Email,
-            e.as_str().to_owned(),
-            &lead.source_campaign,
-            send_at,
-        ));
-    }
+    let notifications = Notification::for_lead(&lead, send_at);
     let tracking = TrackingTouch::for_lead(&lead);
     let now = lead.created_at;
     IntakeWrite {

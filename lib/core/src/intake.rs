@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Channel, CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification,
-    StoredResponse, TrackingTouch,
+    CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification, StoredResponse,
+    TrackingTouch,
 };
 use crate::ports::{
     Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError,
@@ -160,25 +160,7 @@ impl IntakeService {
             crm: CrmState::new(self.config.initial_crm_status),
         };
         let send_at = crate::time::add(now, self.config.notify_delay);
-        let mut notifications = Vec::with_capacity(2);
-        if let Some(p) = lead.phone.valid() {
-            notifications.push(Notification::pending(
-                lead.id,
-                Channel::Sms,
-                p.as_str().to_owned(),
-                &lead.source_campaign,
-                send_at,
-            ));
-        }
-        if let Some(e) = lead.email.valid() {
-            notifications.push(Notification::pending(
-                lead.id,
-                Channel::Email,
-                e.as_str().to_owned(),
-                &lead.source_campaign,
-                send_at,
-            ));
-        }
+        let notifications = Notification::for_lead(&lead, send_at);
         let body = serde_json::to_string(&AcceptedBody {
             lead_id: lead.id.to_string(),
             source_campaign: lead.source_campaign.as_str().to_owned(),

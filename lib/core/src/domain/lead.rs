@@ -478,6 +478,26 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// The notifications a lead gets: one pending row per usable channel (a valid phone → SMS, a
+    /// valid email → email), all due at `send_at`.
+    pub fn for_lead(lead: &Lead, send_at: Timestamp) -> Vec<Notification> {
+        let sms = lead.phone.valid().map(|p| (Channel::Sms, p.as_str()));
+        let email = lead.email.valid().map(|e| (Channel::Email, e.as_str()));
+        [sms, email]
+            .into_iter()
+            .flatten()
+            .map(|(channel, recipient)| {
+                Notification::pending(
+                    lead.id,
+                    channel,
+                    recipient.to_owned(),
+                    &lead.source_campaign,
+                    send_at,
+                )
+            })
+            .collect()
+    }
+
     pub fn pending(
         lead_id: LeadId,
         channel: Channel,
