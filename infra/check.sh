@@ -17,8 +17,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> intake binaries link no SNS/SES/reqwest/SQLite"
 # They are the latency-critical, most-invoked functions: what they do not link they do not load.
 for bin in proftest submit; do
-    linked=$(cargo tree --locked -p "$bin" -e normal --prefix none | awk '{print $1}' | sort -u |
-        grep -xE 'aws-sdk-sns|aws-sdk-sesv2|reqwest|rusqlite|landing-sqlite|landing-messaging|landing-amocrm' || true)
+    linked=$(cargo tree --locked -p "landing-$bin" -e normal --prefix none | awk '{print $1}' | sort -u |
+        grep -xE 'aws-sdk-sns|aws-sdk-sesv2|reqwest|rusqlite|landing-sqlite|landing-aws-messaging|landing-amocrm' || true)
     if [ -n "$linked" ]; then
         echo "$bin links what intake must not: $linked" >&2
         exit 1
@@ -34,7 +34,7 @@ echo "==> template.yaml / samconfig.toml"
 echo "==> cargo test (AWS parts against moto)"
 # cargo lambda watch builds the functions on their first invocation; build them now so that
 # the first invoke does not wait on the compiler.
-cargo build --locked -p proftest -p submit -p notify -p crm-sync -p sweeper
+cargo build --locked -p landing-proftest -p landing-submit -p landing-notify -p landing-crm-sync -p landing-sweeper
 ./infra/with-moto.sh cargo test --workspace --locked
 
 echo "==> sam build for the template's architecture"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command with a fresh moto_server (AWS emulator) on a free loopback port:
-#   infra/with-moto.sh cargo test -p landing-dynamo
+#   infra/with-moto.sh cargo test -p landing-aws-dynamo
 # Exports MOTO_ENDPOINT (and AWS_ENDPOINT_URL, dummy credentials, a region) for the command and
 # stops the server afterwards, whatever happens.
 set -euo pipefail

@@ -5,8 +5,8 @@ use aws_config::BehaviorVersion;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use landing_aws_events::wiring;
 use landing_core::config::Env;
-use landing_lambda::wiring;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let sync = &sync;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, Error>(match sync {
-            Some(sync) => landing_lambda::crm_sync(sync, event.payload).await,
+            Some(sync) => landing_aws_events::crm_sync(sync, event.payload).await,
             // Off: the leads stay pending and the sweeper syncs them once credentials exist.
             None => DynamoDbEventResponse::default(),
         })

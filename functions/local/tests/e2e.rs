@@ -1,6 +1,8 @@
 //! End to end against the real `landing-local` binary: a temporary data dir, a short
 //! `NOTIFY_DELAY`, real HTTP over loopback, SIGKILL and restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use landing_aws_events::wiring;
 use landing_core::config::Env;
 use landing_core::notify::NotifyPayload;
-use landing_lambda::wiring;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let dispatcher = &dispatcher;
     run(service_fn(
         move |event: LambdaEvent<NotifyPayload>| async move {
-            landing_lambda::notify(dispatcher, event.payload).await
+            landing_aws_events::notify(dispatcher, event.payload).await
         },
     ))
     .await

@@ -3,9 +3,9 @@
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use landing_aws_events::{SweepConfig, wiring};
 use landing_core::config::Env;
 use landing_core::ports::SystemClock;
-use landing_lambda::{SweepConfig, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
             let crm = sync
                 .as_ref()
                 .map(|s| (s, store.as_ref() as _, store.as_ref() as _));
-            landing_lambda::sweep(dispatcher, crm, &SystemClock, config).await
+            landing_aws_events::sweep(dispatcher, crm, &SystemClock, config).await
         },
     ))
     .await

@@ -2,11 +2,6 @@
 //! 204 = nothing found, HAL and problem+json bodies, a bare array from `leads/complex`, a
 //! client-side limit of 7 requests/s, backoff on 429/5xx/timeouts, single-use refresh tokens.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 mod api;
 mod limiter;
 mod oauth;

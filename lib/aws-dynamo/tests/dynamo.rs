@@ -1,7 +1,9 @@
 //! DynamoDB-specific behaviour the storage contract does not cover: the CRM state (the sparse
 //! `crm-pending` index, failure counting, requeue), the token compare-and-swap, and the stored
 //! item and table shapes the SAM template and other readers (stream consumers) rely on.
-//! Run via `./infra/with-moto.sh cargo test -p landing-dynamo`.
+//! Run via `./infra/with-moto.sh cargo test -p landing-aws-dynamo`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 mod common;
 
@@ -9,12 +11,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use jiff::Timestamp;
+use landing_aws_dynamo::DynamoStore;
 use landing_contract::fixtures::{Person, at, intake, keyed, lead, mins, plus, secs};
 use landing_core::domain::{Contact, CrmState, CrmStatus, Form, Lead, LeadId, PersonKey};
 use landing_core::ports::{
     CrmStateStore, IntakeOutcome, LeadStore, NotificationStore, Requeue, TokenPair, TokenStore,
 };
-use landing_dynamo::DynamoStore;
 use secrecy::{ExposeSecret, SecretString};
 
 type Item = HashMap<String, AttributeValue>;
@@ -648,7 +650,7 @@ async fn tables_have_the_documented_keys_indexes_stream_and_ttl() {
     ));
 
     // Creating again is a no-op, not an error (dev stacks re-run it).
-    landing_dynamo::create_tables(c, t)
+    landing_aws_dynamo::create_tables(c, t)
         .await
         .expect("create_tables twice");
 }

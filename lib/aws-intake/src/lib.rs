@@ -2,21 +2,16 @@
 //! lead store and the EventBridge Scheduler. Configuration comes from the environment the SAM
 //! template sets; clients are built once per cold start.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use lambda_http::{Error, run, service_fn};
+use landing_aws_dynamo::{DynamoStore, Tables};
+use landing_aws_scheduler::{EventBridgeScheduler, SchedulerConfig};
 use landing_core::config::{ConfigError, Env, NotifySettings};
 use landing_core::domain::{CrmStatus, Form};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::ports::SystemClock;
-use landing_dynamo::{DynamoStore, Tables};
-use landing_scheduler::{EventBridgeScheduler, SchedulerConfig};
 
 /// Builds the intake service from the environment and AWS's default credential chain.
 pub async fn intake_from_env(env: &Env) -> Result<IntakeService, ConfigError> {

@@ -5,6 +5,8 @@
 //!
 //! Run through `infra/with-moto.sh`: `./infra/with-moto.sh cargo test -p landing-aws-intake`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -16,9 +18,9 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use landing_aws_dynamo::Tables;
 use landing_core::config::Env;
 use landing_core::domain::Form;
-use landing_dynamo::Tables;
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
 
@@ -106,7 +108,7 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
     let aws = aws(http.clone()).await;
     let prefix = format!("calls{}_", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let tables = Tables::prefixed(&prefix);
-    landing_dynamo::create_tables(&aws_sdk_dynamodb::Client::new(&aws), &tables)
+    landing_aws_dynamo::create_tables(&aws_sdk_dynamodb::Client::new(&aws), &tables)
         .await
         .unwrap();
     let group = format!("{prefix}group");
@@ -129,7 +131,7 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
         ),
         (
             "SCHEDULER_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/landing-scheduler",
+            "arn:aws:iam::123456789012:role/landing-aws-scheduler",
         ),
         ("EMAIL_FROM", "school@example.kz"),
         ("AMOCRM_PIPELINE_ID", "10350882"),

@@ -17,11 +17,6 @@
 //! Neither SNS (direct publish) nor SES has an idempotency token; duplicates are prevented by
 //! the notification claim, not here.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 use std::error::Error as StdError;
 
 use async_trait::async_trait;

@@ -556,7 +556,7 @@ async fn moto_rejects_a_number_that_is_not_e164_as_permanent() {
     let endpoint = std::env::var("MOTO_ENDPOINT").unwrap_or_default();
     assert!(
         !endpoint.is_empty(),
-        "MOTO_ENDPOINT is not set: run `./infra/with-moto.sh cargo test -p landing-messaging`"
+        "MOTO_ENDPOINT is not set: run `./infra/with-moto.sh cargo test -p landing-aws-messaging`"
     );
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)

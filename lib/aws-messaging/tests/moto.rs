@@ -1,13 +1,15 @@
-//! Against moto: `./infra/with-moto.sh cargo test -p landing-messaging`. What was "sent" is read
+//! Against moto: `./infra/with-moto.sh cargo test -p landing-aws-messaging`. What was "sent" is read
 //! back from `GET /moto-api/data.json` (`sns.SMS[]`, `ses.Message[]`). State is never reset:
 //! every test uses its own sender domain, recipient and message text, so tests run in parallel.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use landing_aws_messaging::{MessagingConfig, SesEmail, SnsSms};
 use landing_core::config::Env;
 use landing_core::domain::{Email, LeadId, Phone};
 use landing_core::ports::{
     EmailMessage, EmailSender, MessageMeta, SendError, SmsMessage, SmsSender,
 };
-use landing_messaging::{MessagingConfig, SesEmail, SnsSms};
 use serde_json::Value;
 
 fn endpoint() -> String {
@@ -15,7 +17,7 @@ fn endpoint() -> String {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(
             "MOTO_ENDPOINT is not set: these tests need moto_server; run them as \
-             `./infra/with-moto.sh cargo test -p landing-messaging`"
+             `./infra/with-moto.sh cargo test -p landing-aws-messaging`"
         ),
     }
 }

@@ -16,11 +16,6 @@
 //!
 //! moto accepts any name and any expression, so both are validated here before the call.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 use async_trait::async_trait;
 use aws_sdk_scheduler::config::http::HttpResponse;
 use aws_sdk_scheduler::error::{BuildError, SdkError};
@@ -490,7 +485,7 @@ mod tests {
             ),
             (
                 "SCHEDULER_ROLE_ARN",
-                "arn:aws:iam::123456789012:role/landing-scheduler",
+                "arn:aws:iam::123456789012:role/landing-aws-scheduler",
             ),
             (
                 "SCHEDULER_DLQ_ARN",
@@ -509,7 +504,7 @@ mod tests {
         );
         assert_eq!(
             c.role_arn,
-            "arn:aws:iam::123456789012:role/landing-scheduler"
+            "arn:aws:iam::123456789012:role/landing-aws-scheduler"
         );
         assert_eq!(
             c.dlq_arn.as_deref(),

@@ -1,18 +1,20 @@
-//! Against moto: `./infra/with-moto.sh cargo test -p landing-scheduler`. Every test creates its
+//! Against moto: `./infra/with-moto.sh cargo test -p landing-aws-scheduler`. Every test creates its
 //! own schedule group (moto answers `CreateSchedule` into a missing group with an HTML 500), so
 //! tests run in parallel without sharing state and nothing is ever reset.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use jiff::Timestamp;
-use landing_core::domain::LeadId;
-use landing_core::ports::NotificationScheduler;
-use landing_scheduler::{
+use landing_aws_scheduler::{
     EventBridgeScheduler, MAX_EVENT_AGE_SECS, MAX_RETRY_ATTEMPTS, NotifyPayload, ScheduleError,
     SchedulerConfig,
 };
+use landing_core::domain::LeadId;
+use landing_core::ports::NotificationScheduler;
 
 const TARGET: &str = "arn:aws:lambda:eu-central-1:123456789012:function:landing-notify";
-const ROLE: &str = "arn:aws:iam::123456789012:role/landing-scheduler";
+const ROLE: &str = "arn:aws:iam::123456789012:role/landing-aws-scheduler";
 const DLQ: &str = "arn:aws:sqs:eu-central-1:123456789012:landing-notify-dlq";
 
 fn endpoint() -> String {
@@ -20,7 +22,7 @@ fn endpoint() -> String {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(
             "MOTO_ENDPOINT is not set: these tests need moto_server; run them as \
-             `./infra/with-moto.sh cargo test -p landing-scheduler`"
+             `./infra/with-moto.sh cargo test -p landing-aws-scheduler`"
         ),
     }
 }

@@ -2,11 +2,6 @@
 //! runtime implements, and the use cases (intake, notification dispatch) written once against
 //! them. No storage or network code lives here.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 pub mod config;
 pub mod crm;
 pub mod domain;

@@ -2,6 +2,8 @@
 //! database costs ~65 ms to load; a +7 number must be normalised without it. This runs in its own
 //! process (an integration test binary with one test) so no other test has loaded it first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use landing_core::domain::Phone;
 use once_cell::sync::Lazy;
 

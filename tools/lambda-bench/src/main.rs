@@ -4,7 +4,7 @@
 //! API calls each invocation makes — every AWS call served by moto.
 //!
 //! ```sh
-//! cargo build --release -p proftest -p submit -p notify -p crm-sync -p sweeper -p landing-lambda-bench
+//! cargo build --release -p landing-proftest -p landing-submit -p landing-notify -p landing-crm-sync -p landing-sweeper -p landing-lambda-bench
 //! ./infra/with-moto.sh target/release/landing-lambda-bench
 //! ```
 //!

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use aws_config::BehaviorVersion;
 use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
-use landing_dynamo::Tables;
+use landing_aws_dynamo::Tables;
 
 pub type Env = Vec<(String, String)>;
 
@@ -70,7 +70,7 @@ pub async fn create(moto: &str) -> anyhow::Result<Stack> {
         ),
         (
             "SCHEDULER_ROLE_ARN".into(),
-            "arn:aws:iam::123456789012:role/landing-scheduler".into(),
+            "arn:aws:iam::123456789012:role/landing-aws-scheduler".into(),
         ),
         ("NOTIFY_DELAY".into(), "0s".into()),
         ("EMAIL_FROM".into(), format!("school@{domain}")),
@@ -100,7 +100,7 @@ impl Stack {
     /// The functions' configuration over a new, empty set of tables named `<prefix><tag>_…`.
     pub async fn fresh_tables(&self, tag: &str) -> anyhow::Result<Env> {
         let tables = Tables::prefixed(&format!("{}{tag}_", self.prefix));
-        landing_dynamo::create_tables(&self.dynamo, &tables)
+        landing_aws_dynamo::create_tables(&self.dynamo, &tables)
             .await
             .with_context(|| format!("create the tables {}*", tables.leads))?;
         let mut env = self.common.clone();

@@ -28,7 +28,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use landing_dynamo::{DynamoStore, Tables, create_tables};
+use landing_aws_dynamo::{DynamoStore, Tables, create_tables};
 
 /// The emulator's endpoint. These tests never pass without one: a run that forgot the emulator
 /// must fail loudly, not report green.
@@ -37,7 +37,7 @@ pub fn endpoint() -> String {
         Ok(e) if !e.trim().is_empty() => e,
         _ => panic!(
             "MOTO_ENDPOINT is not set: these tests need the moto emulator. Run them via \
-             `./infra/with-moto.sh cargo test -p landing-dynamo`"
+             `./infra/with-moto.sh cargo test -p landing-aws-dynamo`"
         ),
     }
 }

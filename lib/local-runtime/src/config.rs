@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use http::HeaderValue;
 use landing_amocrm::{AMOCRM_VARS, AmoSettings};
+use landing_aws_messaging::MessagingConfig;
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
-use landing_messaging::MessagingConfig;
 
 const LOCAL_VARS: &[&str] = &[
     "LANDING_ADDR",

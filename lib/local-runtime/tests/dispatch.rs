@@ -1,6 +1,8 @@
 //! The claim → send → settle path (shared by the local worker and the AWS notify/sweeper
 //! functions) over real SQLite storage, with a scripted transport and a hand-moved clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

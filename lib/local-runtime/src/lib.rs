@@ -2,11 +2,6 @@
 //! the same `lambda_http` handler as the Lambda functions; notifications go through the same
 //! claim/send code path as the AWS notify and sweeper functions.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 pub mod admin;
 mod config;
 mod outbox;
@@ -23,13 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderName, Method, header};
 use landing_amocrm::RetryConfig;
+use landing_aws_messaging::{SesEmail, SnsSms};
 use landing_core::crm::{CrmSync, CrmWorker, CrmWorkerConfig};
 use landing_core::domain::{CrmStatus, Form};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::notify::{Dispatcher, LocalScheduler, Worker, WorkerConfig};
 use landing_core::ports::{Clock, EmailSender, SmsSender, SystemClock};
 use landing_core::submission::MAX_BODY_BYTES;
-use landing_messaging::{SesEmail, SnsSms};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{Cors, LocalConfig, Transport};

@@ -3,7 +3,9 @@
 //! to moto (DynamoDB, Scheduler, SNS, SES, Secrets Manager); AmoCRM is the fake server.
 //!
 //! Run through `infra/with-moto.sh` (it starts moto and puts `.venv/bin` tools in reach):
-//! `./infra/with-moto.sh cargo test -p landing-lambda --test cargo_lambda_e2e`.
+//! `./infra/with-moto.sh cargo test -p landing-aws-events --test cargo_lambda_e2e`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,17 +14,18 @@ use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
+use landing_aws_dynamo::{DynamoStore, Tables};
 use landing_core::domain::{CrmStatus, LeadId, NotificationStatus};
 use landing_core::ports::LeadStore;
-use landing_dynamo::{DynamoStore, Tables};
 use serde_json::{Value, json};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const FIXTURE_LEAD: &str = "01935a7e-8c2a-7b3e-9f00-6a1c2b3d4e5f";
 
 fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-lambda")
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-aws-events",
+    )
 }
 
 fn cargo_lambda() -> PathBuf {
@@ -159,7 +162,7 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
     let prefix = format!("e2e{}_", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let tables = Tables::prefixed(&prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
-    landing_dynamo::create_tables(&dynamo, &tables)
+    landing_aws_dynamo::create_tables(&dynamo, &tables)
         .await
         .unwrap();
     let store = DynamoStore::new(dynamo, tables.clone());
@@ -197,7 +200,7 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
         ("NOTIFY_TARGET_ARN", notify_arn),
         (
             "SCHEDULER_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/landing-scheduler",
+            "arn:aws:iam::123456789012:role/landing-aws-scheduler",
         ),
         ("NOTIFY_DELAY", "0s"),
         ("EMAIL_FROM", &format!("school@{domain}")),

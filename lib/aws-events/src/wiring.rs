@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use landing_amocrm::{AmoSettings, RetryConfig};
+use landing_aws_dynamo::{DynamoStore, Tables};
+use landing_aws_messaging::{MessagingConfig, SesEmail, SnsSms};
 use landing_core::config::{ConfigError, Env, NotifySettings};
 use landing_core::crm::CrmSync;
 use landing_core::notify::Dispatcher;
 use landing_core::ports::SystemClock;
-use landing_dynamo::{DynamoStore, Tables};
-use landing_messaging::{MessagingConfig, SesEmail, SnsSms};
 
 /// Attempts of one lead's CRM sync before it is marked failed (transient errors only).
 pub const CRM_MAX_ATTEMPTS: u32 = 8;

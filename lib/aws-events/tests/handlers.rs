@@ -1,6 +1,8 @@
 //! The notify, crm-sync and sweeper handlers over real SQLite storage, a recording transport and
 //! the fake AmoCRM server, fed with the JSON fixtures in `events/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +11,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use landing_amocrm::{AmoSettings, Credentials, RetryConfig};
 use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
+use landing_aws_events::SweepConfig;
 use landing_core::crm::{CrmSettings, CrmSync};
 use landing_core::domain::{CrmStatus, Form, LeadId, NotificationStatus};
 use landing_core::intake::{IntakeConfig, IntakeService, Submitted};
@@ -16,7 +19,6 @@ use landing_core::notify::{Dispatcher, LocalScheduler, NotifyPayload, RetryPolic
 use landing_core::ports::{
     EmailMessage, EmailSender, LeadStore, ManualClock, SendError, SmsMessage, SmsSender,
 };
-use landing_lambda::SweepConfig;
 use landing_sqlite::SqliteStore;
 use serde_json::json;
 
@@ -154,11 +156,11 @@ async fn notify_sends_the_scheduled_leads_messages_once_even_if_delivered_twice(
     w.clock.advance(Duration::from_secs(600));
     let payload: NotifyPayload =
         serde_json::from_str(&fixture("notify/scheduler-payload.json", id)).unwrap();
-    let report = landing_lambda::notify(&w.dispatcher, payload.clone())
+    let report = landing_aws_events::notify(&w.dispatcher, payload.clone())
         .await
         .unwrap();
     assert_eq!(report.sent, 2);
-    let again = landing_lambda::notify(&w.dispatcher, payload)
+    let again = landing_aws_events::notify(&w.dispatcher, payload)
         .await
         .unwrap();
     assert_eq!(
@@ -176,7 +178,7 @@ async fn notify_fired_a_little_early_still_sends() {
     let w = world();
     let id = lead(&w, "+77011110003").await;
     w.clock.advance(Duration::from_secs(600 - 30));
-    let report = landing_lambda::notify(
+    let report = landing_aws_events::notify(
         &w.dispatcher,
         NotifyPayload {
             lead_id: id,
@@ -194,7 +196,7 @@ async fn crm_sync_syncs_inserts_only_and_reports_retryable_records() {
     let id = lead(&w, "+77011110004").await;
     let event =
         serde_json::from_str(&fixture("crm-sync/stream-insert-and-modify.json", id)).unwrap();
-    let response = landing_lambda::crm_sync(&w.sync, event).await;
+    let response = landing_aws_events::crm_sync(&w.sync, event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(
         w.fake.leads().len(),
@@ -211,7 +213,7 @@ async fn crm_sync_syncs_inserts_only_and_reports_retryable_records() {
     w.fake.fail_next(1000, 503);
     let event =
         serde_json::from_str(&fixture("crm-sync/stream-insert-and-modify.json", id)).unwrap();
-    let response = landing_lambda::crm_sync(&w.sync, event).await;
+    let response = landing_aws_events::crm_sync(&w.sync, event).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -222,7 +224,7 @@ async fn crm_sync_syncs_inserts_only_and_reports_retryable_records() {
     let event =
         serde_json::from_str(&fixture("crm-sync/stream-insert-and-modify.json", id)).unwrap();
     assert!(
-        landing_lambda::crm_sync(&w.sync, event)
+        landing_aws_events::crm_sync(&w.sync, event)
             .await
             .batch_item_failures
             .is_empty()
@@ -238,7 +240,7 @@ async fn sweeper_sends_what_no_schedule_delivered_and_redrives_stale_crm_syncs()
     w.clock.advance(Duration::from_secs(600 + 60));
     let _event: serde_json::Value =
         serde_json::from_str(&fixture("sweeper/scheduled-event.json", id)).unwrap();
-    let report = landing_lambda::sweep(
+    let report = landing_aws_events::sweep(
         &w.dispatcher,
         Some((&w.sync, w.store.as_ref(), w.store.as_ref())),
         &w.clock,
@@ -255,7 +257,7 @@ async fn sweeper_sends_what_no_schedule_delivered_and_redrives_stale_crm_syncs()
     assert!(rows.iter().all(|n| n.status == NotificationStatus::Sent));
 
     w.clock.advance(Duration::from_secs(15 * 60));
-    let report = landing_lambda::sweep(
+    let report = landing_aws_events::sweep(
         &w.dispatcher,
         Some((&w.sync, w.store.as_ref(), w.store.as_ref())),
         &w.clock,
