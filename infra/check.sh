@@ -25,6 +25,16 @@ for bin in proftest submit; do
     fi
 done
 
+echo "==> the core links no I/O crate"
+# The domain and the use cases are what every runtime shares; an HTTP runtime, a log backend or
+# a storage driver in there would be compiled (and trusted) by every binary.
+linked=$(cargo tree --locked -p landing-core -e normal --prefix none | awk '{print $1}' | sort -u |
+    grep -xE 'lambda_http|lambda_runtime|hyper|tower|axum|tracing-subscriber|reqwest|rusqlite|aws-config|aws-smithy-runtime|mio' || true)
+if [ -n "$linked" ]; then
+    echo "landing-core links I/O crates: $linked" >&2
+    exit 1
+fi
+
 echo "==> python tools (.venv: moto, SAM CLI, cfn-lint, cargo-lambda, zig)"
 ./infra/venv.sh
 

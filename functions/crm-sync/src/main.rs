@@ -10,7 +10,7 @@ use landing_core::config::Env;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    landing_core::telemetry::init();
+    landing_telemetry::init();
     let env = Env::from_process();
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let sync = wiring::crm_sync(&aws, &env, wiring::store(&aws, &env)?).await?;

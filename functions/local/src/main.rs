@@ -5,7 +5,7 @@ use landing_local_runtime::{Env, LocalConfig, admin};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    landing_core::telemetry::init();
+    landing_telemetry::init();
     let config = LocalConfig::from_env(&Env::from_process())?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     match admin::parse(&args)? {

@@ -1,7 +1,7 @@
 //! `openapi.json` is checked against the handler (DESIGN §3: "described in an OpenAPI document
 //! in the repo, checked against the code by a test"):
 //!
-//! - every request example is sent through `landing_core::http::handle` with its content type and
+//! - every request example is sent through `landing_http::handle` (as the Lambdas call it) with its content type and
 //!   headers, and must get its `x-expected-status`, a status the operation documents, a body
 //!   that satisfies the documented schema and the documented required headers;
 //! - every event fixture's answer (`events/`) must be documented the same way;

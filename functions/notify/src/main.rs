@@ -9,7 +9,7 @@ use landing_core::notify::NotifyPayload;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    landing_core::telemetry::init();
+    landing_telemetry::init();
     let env = Env::from_process();
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let dispatcher = wiring::dispatcher(&aws, &env, wiring::store(&aws, &env)?)?;

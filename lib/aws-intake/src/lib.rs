@@ -1,11 +1,13 @@
-//! The intake Lambdas (`proftest`, `submit`): the shared `lambda_http` handler over the DynamoDB
-//! lead store and the EventBridge Scheduler. Configuration comes from the environment the SAM
+//! The intake Lambdas (`proftest`, `submit`): API Gateway's requests (through `lambda_http`)
+//! into the shared `landing-http` handler, over the DynamoDB lead store and the EventBridge
+//! Scheduler. Configuration comes from the environment the SAM
 //! template sets; clients are built once per cold start.
 
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use landing_aws_dynamo::{DynamoStore, Tables};
 use landing_aws_scheduler::{EventBridgeScheduler, SchedulerConfig};
 use landing_core::config::{ConfigError, Env, NotifySettings};
@@ -50,13 +52,26 @@ pub fn intake(aws: &SdkConfig, env: &Env) -> Result<IntakeService, ConfigError> 
     ))
 }
 
+/// One API Gateway request through the shared handler: what the function answers.
+pub async fn answer(intake: &IntakeService, form: Form, req: Request) -> Response<Body> {
+    let ctx = landing_http::Context {
+        gateway_request_id: match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
+            _ => None,
+        },
+    };
+    landing_http::handle(intake, form, &req, &ctx)
+        .await
+        .map(Body::Text)
+}
+
 /// The whole `main` of an intake function.
 pub async fn serve(form: Form) -> Result<(), Error> {
-    landing_core::telemetry::init();
+    landing_telemetry::init();
     let intake = intake_from_env(&Env::from_process()).await?;
     let intake = &intake;
     run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(landing_core::http::handle(intake, form, req).await)
+        Ok::<_, std::convert::Infallible>(answer(intake, form, req).await)
     }))
     .await
 }

@@ -147,7 +147,7 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
         (Form::ProfTest, "proftest/valid-with-idempotency-key.json"),
         (Form::ExpressCourse, "submit/valid-kaspi.json"),
     ] {
-        let answer = landing_core::http::handle(&intake, form, request(fixture)).await;
+        let answer = landing_aws_intake::answer(&intake, form, request(fixture)).await;
         assert!(
             answer.status().is_success(),
             "{fixture}: {}",
@@ -157,7 +157,7 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
     }
 
     // The recording sees reads too: a replayed idempotency key is answered from a read.
-    let replay = landing_core::http::handle(
+    let replay = landing_aws_intake::answer(
         &intake,
         Form::ProfTest,
         request("proftest/valid-with-idempotency-key.json"),

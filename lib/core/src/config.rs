@@ -1,7 +1,7 @@
 //! Configuration from the environment, read once at start. Every error names the variable.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,14 +176,24 @@ impl NotifySettings {
         })
     }
 
+    /// The texts: the defaults, with what the `NOTIFY_TEMPLATES` file overrides (read here, once,
+    /// at start).
     pub fn templates(&self) -> Result<Arc<Templates>, ConfigError> {
+        let bad = |e: &(dyn std::error::Error + 'static)| {
+            let path = self.templates_file.as_deref().unwrap_or(Path::new(""));
+            ConfigError::new(
+                "NOTIFY_TEMPLATES",
+                format!("{}: {}", path.display(), crate::error_chain(e)),
+            )
+        };
         let t = match &self.templates_file {
-            Some(path) => Templates::from_file(path, self.payment_links.clone()),
+            Some(path) => {
+                let raw = std::fs::read_to_string(path).map_err(|e| bad(&e))?;
+                Templates::from_json(&raw, self.payment_links.clone())
+            }
             None => Templates::defaults(self.payment_links.clone()),
         };
-        t.map(Arc::new).map_err(|e: TemplateError| {
-            ConfigError::new("NOTIFY_TEMPLATES", crate::error_chain(&e))
-        })
+        t.map(Arc::new).map_err(|e: TemplateError| bad(&e))
     }
 }
 
@@ -218,6 +228,30 @@ mod tests {
                 .reject_unknown(&["NOTIFY_"], NOTIFY_VARS)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_templates_file_is_read_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.json");
+        std::fs::write(&good, r#"{"proftest": {"sms": "Привет, {{ name }}!"}}"#).unwrap();
+        let env = |p: &Path| Env::from_pairs([("NOTIFY_TEMPLATES", p.display().to_string())]);
+        assert!(
+            NotifySettings::from_env(&env(&good))
+                .unwrap()
+                .templates()
+                .is_ok()
+        );
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{").unwrap();
+        for path in [bad, dir.path().join("missing.json")] {
+            let err = NotifySettings::from_env(&env(&path))
+                .unwrap()
+                .templates()
+                .unwrap_err();
+            assert_eq!(err.var, "NOTIFY_TEMPLATES");
+            assert!(err.reason.contains(&path.display().to_string()), "{err}");
+        }
     }
 
     #[test]

@@ -22,8 +22,13 @@ use crate::submission::{FieldErrors, Submission};
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Idempotency-Key must be 1-255 visible ASCII characters")]
+#[error("Idempotency-Key {rule}", rule = Self::RULE)]
 pub struct BadIdempotencyKey;
+
+impl BadIdempotencyKey {
+    /// What a key must be, as the field message of a `400` says it.
+    pub const RULE: &'static str = "must be 1-255 visible ASCII characters";
+}
 
 /// The client's `Idempotency-Key` header: 1–255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +79,10 @@ pub enum IntakeError {
     InFlight,
     #[error("lead storage is unavailable")]
     Unavailable(#[source] StoreError),
+    /// A fault of this process, not of the request or the store (still retryable for the
+    /// caller: nothing was committed).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Called with each committed lead id, after the commit (wakes the CRM worker locally).
@@ -165,7 +174,7 @@ impl IntakeService {
             lead_id: lead.id.to_string(),
             source_campaign: lead.source_campaign.as_str().to_owned(),
         })
-        .map_err(|e| IntakeError::Unavailable(StoreError::Corrupt(e.to_string())))?;
+        .map_err(|e| IntakeError::Internal(format!("cannot encode the answer: {e}")))?;
         let idempotency = scoped_key.map(|key| IdempotencyRecord {
             key,
             payload_hash: payload_hash(form, fields),
@@ -224,9 +233,12 @@ impl IntakeService {
     }
 
     fn enter(&self, key: &str) -> Result<InFlightGuard<'_>, IntakeError> {
-        let mut set = self.in_flight.lock().map_err(|_| {
-            IntakeError::Unavailable(StoreError::Corrupt("in-flight set poisoned".into()))
-        })?;
+        // A poisoned set only means another request panicked while holding it; the set itself
+        // is still a valid set of keys.
+        let mut set = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !set.insert(key.to_owned()) {
             return Err(IntakeError::InFlight);
         }

@@ -5,13 +5,11 @@
 pub mod config;
 pub mod crm;
 pub mod domain;
-pub mod http;
 pub mod intake;
 pub mod mask;
 pub mod notify;
 pub mod ports;
 pub mod submission;
-pub mod telemetry;
 pub mod time;
 
 /// An error and its causes on one line (`a: b: c`), for logs.

@@ -1,5 +1,6 @@
-//! landing-local: the whole pipeline (minus AmoCRM) in one process on SQLite. The endpoints run
-//! the same `lambda_http` handler as the Lambda functions; notifications go through the same
+//! landing-local: the whole pipeline in one process on SQLite — intake, the durable notification
+//! worker, the AmoCRM sync worker and the operator commands. The endpoints run the same
+//! `landing-http` handler as the Lambda functions; notifications go through the same
 //! claim/send code path as the AWS notify and sweeper functions.
 
 pub mod admin;
@@ -256,27 +257,21 @@ async fn healthz() -> Response {
 }
 
 async fn not_found() -> Response {
-    into_axum(landing_core::http::not_found())
+    into_axum(landing_http::not_found())
 }
 
-/// Reads at most the body limit, then hands the request to the shared `lambda_http` handler.
+/// Reads at most the body limit, then hands the request to the shared `landing-http` handler.
 async fn endpoint(intake: &IntakeService, form: Form, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         // Over the limit (or the client hung up mid-body): either way there is nothing to store.
-        Err(_) => return into_axum(landing_core::http::payload_too_large()),
+        Err(_) => return into_axum(landing_http::payload_too_large()),
     };
-    let req = http::Request::from_parts(parts, lambda_http::Body::Binary(bytes.to_vec()));
-    into_axum(landing_core::http::handle(intake, form, req).await)
+    let req = http::Request::from_parts(parts, bytes);
+    into_axum(landing_http::handle(intake, form, &req, &landing_http::Context::default()).await)
 }
 
-fn into_axum(resp: http::Response<lambda_http::Body>) -> Response {
-    let (parts, body) = resp.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Text(t) => t.into_bytes(),
-        lambda_http::Body::Binary(b) => b,
-        _ => Vec::new(),
-    };
-    Response::from_parts(parts, axum::body::Body::from(bytes))
+fn into_axum(resp: http::Response<String>) -> Response {
+    resp.map(axum::body::Body::from)
 }

@@ -1,5 +1,6 @@
-//! Shared by `handler_fixtures.rs` and `openapi.rs`: API Gateway v2 events in and out of
-//! `landing_core::http::handle`, a fresh SQLite store per case, and stores that misbehave on
+//! Shared by `handler_fixtures.rs` and `openapi.rs`: API Gateway v2 events in and out of the
+//! intake Lambdas' handler (`landing_aws_intake::answer`, which serves `landing_http::handle`),
+//! a fresh SQLite store per case, and stores that misbehave on
 //! purpose (down, or holding a commit open).
 
 #![allow(dead_code)]
@@ -14,7 +15,6 @@ use http::StatusCode;
 use lambda_http::{Body, Request};
 use landing_core::domain::{CrmStatus, Lead};
 use landing_core::domain::{Form, LeadId, Notification, PersonKey, Tracking};
-use landing_core::http::handle;
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::notify::LocalScheduler;
 use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, StoreError, SystemClock};
@@ -140,7 +140,7 @@ impl Harness {
     }
 
     pub async fn call(&self, form: Form, req: Request) -> Answer {
-        Answer::from(handle(&self.svc, form, req).await)
+        Answer::from(landing_aws_intake::answer(&self.svc, form, req).await)
     }
 
     /// Rows in `table`, read through a second connection (the store keeps WAL mode).

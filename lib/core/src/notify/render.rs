@@ -3,7 +3,6 @@
 //! CR/LF ever reaching the subject header.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
 use serde::Deserialize;
@@ -44,18 +43,8 @@ const EXPRESS_HTML: &str = "<p>Здравствуйте, {{ name }}!</p>
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read template file {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("template file {path} is not valid JSON of the form {{\"proftest\": {{\"sms\": …}}}}")]
-    Parse {
-        path: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("templates are not valid JSON of the form {{\"proftest\": {{\"sms\": …}}}}")]
+    Parse(#[source] serde_json::Error),
     #[error("template {name} is invalid")]
     Invalid {
         name: String,
@@ -108,21 +97,12 @@ impl Templates {
         Self::build(Overrides::default(), payment_links)
     }
 
-    /// Defaults, with whatever the JSON file at `path` overrides.
-    pub fn from_file(
-        path: &Path,
+    /// Defaults, with whatever the JSON text `overrides` replaces (the `NOTIFY_TEMPLATES` file).
+    pub fn from_json(
+        overrides: &str,
         payment_links: BTreeMap<PaymentMethod, String>,
     ) -> Result<Self, TemplateError> {
-        let shown = path.display().to_string();
-        let raw = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let overrides: Overrides =
-            serde_json::from_str(&raw).map_err(|source| TemplateError::Parse {
-                path: shown,
-                source,
-            })?;
+        let overrides: Overrides = serde_json::from_str(overrides).map_err(TemplateError::Parse)?;
         Self::build(overrides, payment_links)
     }
 
@@ -373,25 +353,21 @@ mod tests {
     }
 
     #[test]
-    fn override_file_is_read_and_bad_files_are_named() {
-        let dir = std::env::temp_dir().join(format!("tmpl-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let good = dir.join("good.json");
-        std::fs::write(
-            &good,
+    fn override_json_is_read_and_broken_json_is_refused() {
+        let t = Templates::from_json(
             r#"{"expresscourse": {"sms": "Оплата: {{ payment_method }}"}}"#,
+            BTreeMap::new(),
         )
         .unwrap();
-        let t = Templates::from_file(&good, BTreeMap::new()).unwrap();
         assert_eq!(
             t.sms(&lead(Form::ExpressCourse, "A", Some(PaymentMethod::Halyk)))
                 .unwrap()
                 .body,
             "Оплата: Halyk"
         );
-        let bad = dir.join("bad.json");
-        std::fs::write(&bad, "{").unwrap();
-        let err = Templates::from_file(&bad, BTreeMap::new()).unwrap_err();
-        assert!(err.to_string().contains("bad.json"));
+        assert!(matches!(
+            Templates::from_json("{", BTreeMap::new()),
+            Err(TemplateError::Parse(_))
+        ));
     }
 }
