@@ -2,11 +2,12 @@
 //! 204 = nothing found, HAL and problem+json bodies, a bare array from `leads/complex`, a
 //! client-side limit of 7 requests/s, backoff on 429/5xx/timeouts, single-use refresh tokens.
 
-mod api;
+mod client;
+mod crm_api;
+pub mod endpoints;
+mod error;
 mod limiter;
 mod oauth;
-mod port;
-mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,11 @@ use landing_core::crm::CrmSettings;
 use landing_core::ports::TokenStore;
 use secrecy::SecretString;
 
-pub use api::{ComplexCreated, Pipeline};
+pub use client::{AmoClient, Auth, RetryConfig};
+pub use endpoints::{ComplexCreated, Pipeline};
+pub use error::AmoError;
 pub use limiter::SlidingWindow;
-pub use oauth::OAuth;
-pub use transport::{AmoError, Auth, RetryConfig, Transport as AmoClient};
+pub use oauth::{OAuth, OAuthApp};
 
 /// Every variable this crate reads (for the unknown-variable check).
 pub const AMOCRM_VARS: &[&str] = &[
@@ -178,7 +180,7 @@ impl AmoSettings {
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("landing-pipeline/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| AmoError::Rejected(format!("cannot build HTTP client: {e}")))?;
+            .map_err(AmoError::Client)?;
         let auth = match &self.credentials {
             Credentials::LongLived(t) => Auth::LongLived(t.clone()),
             Credentials::OAuth {
@@ -186,9 +188,13 @@ impl AmoSettings {
                 client_secret,
                 redirect_uri,
             } => Auth::OAuth(Arc::new(OAuth::new(
-                client_id.clone(),
-                client_secret.clone(),
-                redirect_uri.clone(),
+                OAuthApp {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                },
+                &self.base_url,
+                http.clone(),
                 tokens,
             ))),
         };

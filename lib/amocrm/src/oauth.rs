@@ -1,7 +1,10 @@
-//! OAuth2 with AmoCRM's single-use refresh tokens. A refresh happens under a lock, at most once
-//! for a given stale token, and the new pair is persisted (compare-and-swap on the old refresh
-//! token) before it is used: losing the new pair would kill the integration until a human
-//! re-authorises it.
+//! OAuth2 with AmoCRM's single-use refresh tokens (docs/amocrm.md §2). A refresh happens under a
+//! lock, at most once for a given stale token, and the new pair is persisted (compare-and-swap
+//! on the old refresh token) before it is used: losing the new pair would kill the integration
+//! until a human re-authorises it.
+//!
+//! This module owns its token endpoint and its HTTP client and knows nothing of the API client
+//! that asks it for tokens.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +15,24 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::transport::{AmoError, Transport, problem};
+use crate::error::{AmoError, answer_text};
 
 /// Refresh this long before the access token expires.
 const REFRESH_EARLY: Duration = Duration::from_secs(300);
 
-pub struct OAuth {
+/// The integration's identity at AmoCRM's token endpoint.
+pub struct OAuthApp {
     pub client_id: String,
     pub client_secret: SecretString,
     pub redirect_uri: String,
-    pub store: Arc<dyn TokenStore>,
+}
+
+pub struct OAuth {
+    app: OAuthApp,
+    /// `{base}/oauth2/access_token`.
+    token_url: String,
+    http: reqwest::Client,
+    store: Arc<dyn TokenStore>,
     lock: tokio::sync::Mutex<()>,
 }
 
@@ -34,15 +45,15 @@ struct TokenAnswer {
 
 impl OAuth {
     pub fn new(
-        client_id: String,
-        client_secret: SecretString,
-        redirect_uri: String,
+        app: OAuthApp,
+        base_url: &str,
+        http: reqwest::Client,
         store: Arc<dyn TokenStore>,
     ) -> Self {
         OAuth {
-            client_id,
-            client_secret,
-            redirect_uri,
+            app,
+            token_url: format!("{}/oauth2/access_token", base_url.trim_end_matches('/')),
+            http,
             store,
             lock: tokio::sync::Mutex::new(()),
         }
@@ -50,18 +61,14 @@ impl OAuth {
 
     /// A usable access token. `stale` is a token the API just refused with 401: refresh unless
     /// somebody already replaced it.
-    pub(crate) async fn access_token(
-        &self,
-        t: &Transport,
-        stale: Option<&str>,
-    ) -> Result<SecretString, AmoError> {
+    pub async fn access_token(&self, stale: Option<&str>) -> Result<SecretString, AmoError> {
         let _guard = self.lock.lock().await;
         // Always re-read under the lock: another task or process may have refreshed meanwhile.
         let pair = self
             .store
             .load()
             .await
-            .map_err(|e| AmoError::Transient(format!("token store: {e}")))?
+            .map_err(AmoError::TokenStore)?
             .ok_or_else(|| {
                 AmoError::Unauthorized(
                     "no OAuth token stored; run `landing-local amocrm auth --code CODE`".into(),
@@ -72,19 +79,19 @@ impl OAuth {
         if !expiring && !refused {
             return Ok(pair.access_token);
         }
-        self.refresh(t, &pair).await
+        self.refresh(&pair).await
     }
 
-    async fn refresh(&self, t: &Transport, old: &TokenPair) -> Result<SecretString, AmoError> {
+    async fn refresh(&self, old: &TokenPair) -> Result<SecretString, AmoError> {
         tracing::info!("refreshing the AmoCRM access token");
         let body = json!({
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.expose_secret(),
+            "client_id": self.app.client_id,
+            "client_secret": self.app.client_secret.expose_secret(),
             "grant_type": "refresh_token",
             "refresh_token": old.refresh_token.expose_secret(),
-            "redirect_uri": self.redirect_uri,
+            "redirect_uri": self.app.redirect_uri,
         });
-        let new = match self.token_call(t, &body).await {
+        let new = match self.token_call(&body).await {
             Ok(new) => new,
             Err(e) => {
                 // Revoked: maybe another process won the race and stored its pair; use that.
@@ -100,7 +107,7 @@ impl OAuth {
             .store
             .replace(Some(old.refresh_token.expose_secret()), &new)
             .await
-            .map_err(|e| AmoError::Transient(format!("token store: {e}")))?;
+            .map_err(AmoError::TokenStore)?;
         if !stored {
             // Cannot happen with one process per store row unless another process refreshed with
             // the same refresh token and AmoCRM accepted both; keep what is stored.
@@ -112,22 +119,18 @@ impl OAuth {
         Ok(new.access_token)
     }
 
-    /// Exchanges an authorization code for the first pair and stores it.
-    pub async fn exchange_code(&self, t: &Transport, code: &str) -> Result<TokenPair, AmoError> {
+    /// `amocrm auth --code CODE`: trades an authorization code for the first pair and stores it.
+    pub async fn exchange_code(&self, code: &str) -> Result<TokenPair, AmoError> {
         let _guard = self.lock.lock().await;
         let body = json!({
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.expose_secret(),
+            "client_id": self.app.client_id,
+            "client_secret": self.app.client_secret.expose_secret(),
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": self.redirect_uri,
+            "redirect_uri": self.app.redirect_uri,
         });
-        let pair = self.token_call(t, &body).await?;
-        let previous = self
-            .store
-            .load()
-            .await
-            .map_err(|e| AmoError::Transient(format!("token store: {e}")))?;
+        let pair = self.token_call(&body).await?;
+        let previous = self.store.load().await.map_err(AmoError::TokenStore)?;
         let expected = previous
             .as_ref()
             .map(|p| p.refresh_token.expose_secret().to_owned());
@@ -135,7 +138,7 @@ impl OAuth {
             .store
             .replace(expected.as_deref(), &pair)
             .await
-            .map_err(|e| AmoError::Transient(format!("token store: {e}")))?;
+            .map_err(AmoError::TokenStore)?;
         if !stored {
             return Err(AmoError::Transient(
                 "the token pair changed while storing; run the command again".into(),
@@ -144,14 +147,10 @@ impl OAuth {
         Ok(pair)
     }
 
-    async fn token_call(
-        &self,
-        t: &Transport,
-        body: &serde_json::Value,
-    ) -> Result<TokenPair, AmoError> {
-        let resp = t
+    async fn token_call(&self, body: &serde_json::Value) -> Result<TokenPair, AmoError> {
+        let resp = self
             .http
-            .post(format!("{}/oauth2/access_token", t.base))
+            .post(&self.token_url)
             .json(body)
             .send()
             .await
@@ -178,10 +177,12 @@ impl OAuth {
         }
         if !status.is_success() {
             let json = serde_json::from_slice(&bytes).ok();
-            return Err(AmoError::Unauthorized(problem(&json, status)));
+            return Err(AmoError::Unauthorized(answer_text(status, &json)));
         }
         let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|_| {
-            AmoError::Rejected("token endpoint answered without access_token/refresh_token".into())
+            AmoError::Unexpected(
+                "token endpoint answered without access_token/refresh_token".into(),
+            )
         })?;
         Ok(TokenPair {
             access_token: SecretString::from(answer.access_token),
@@ -191,17 +192,5 @@ impl OAuth {
                 Duration::from_secs(answer.expires_in.max(0) as u64),
             ),
         })
-    }
-}
-
-impl Transport {
-    /// `amocrm auth --code CODE`: trades an authorization code for the first token pair.
-    pub async fn exchange_code(&self, code: &str) -> Result<TokenPair, AmoError> {
-        match &self.auth {
-            crate::transport::Auth::OAuth(o) => o.exchange_code(self, code).await,
-            crate::transport::Auth::LongLived(_) => {
-                Err(AmoError::Rejected("a long-lived token (AMOCRM_ACCESS_TOKEN) is configured; there is no code to exchange".into()))
-            }
-        }
     }
 }

@@ -554,7 +554,9 @@ async fn two_concurrent_calls_with_an_expired_token_make_one_refresh() {
     let calls: Vec<_> = (0..2)
         .map(|i| {
             let c = c.clone();
-            tokio::spawn(async move { c.search_contacts(&format!("70000000{i}"), "t").await })
+            tokio::spawn(async move {
+                landing_amocrm::endpoints::search_contacts(&c, &format!("70000000{i}"), "t").await
+            })
         })
         .collect();
     for call in calls {
@@ -578,13 +580,17 @@ async fn a_401_refreshes_once_and_retries() {
     let fake = FakeAmo::start(FakeConfig::default());
     let (_store, c) = oauth_world(&fake, false).await;
     fake.expire_access_tokens();
-    c.search_contacts("7000000001", "t").await.unwrap();
+    landing_amocrm::endpoints::search_contacts(&c, "7000000001", "t")
+        .await
+        .unwrap();
     assert_eq!(fake.stats().token_calls, 1);
 
     // A revoked refresh token: the call fails loudly, it does not loop.
     fake.expire_access_tokens();
     fake.revoke_refresh_tokens();
-    let err = c.search_contacts("7000000001", "t").await.unwrap_err();
+    let err = landing_amocrm::endpoints::search_contacts(&c, "7000000001", "t")
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, landing_amocrm::AmoError::Unauthorized(_)),
         "{err:?}"
@@ -624,7 +630,7 @@ async fn the_client_keeps_under_seven_requests_per_second_so_the_fake_never_answ
         .map(|i| {
             let c = c.clone();
             tokio::spawn(async move {
-                c.search_contacts(&format!("7000001{i:03}"), "t")
+                landing_amocrm::endpoints::search_contacts(&c, &format!("7000001{i:03}"), "t")
                     .await
                     .unwrap()
             })

@@ -34,8 +34,8 @@ pub enum WiringError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("AmoCRM client: {0}")]
-    Crm(String),
+    #[error("cannot set up the AmoCRM client")]
+    Crm(#[from] landing_amocrm::AmoError),
 }
 
 pub fn store(aws: &SdkConfig, env: &Env) -> Result<Arc<DynamoStore>, WiringError> {
@@ -104,9 +104,7 @@ pub async fn crm_sync(
         tracing::warn!("no AmoCRM credentials in the secret: CRM sync is off");
         return Ok(None);
     };
-    let client = settings
-        .client(store.clone(), RetryConfig::default())
-        .map_err(|e| WiringError::Crm(e.to_string()))?;
+    let client = settings.client(store.clone(), RetryConfig::default())?;
     Ok(Some(CrmSync::new(
         store.clone(),
         store,

@@ -69,7 +69,7 @@ fn client(
 ) -> Result<AmoClient, AdminError> {
     settings
         .client(store, RetryConfig::default())
-        .map_err(|e| AdminError::Failed(e.to_string()))
+        .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))
 }
 
 /// Runs the command; the `Ok` text is the report for the operator.
@@ -78,25 +78,31 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
         Command::AmoCheck => {
             let settings = crm(config)?;
             let client = client(settings, open_store(config)?)?;
-            let pipeline = client
-                .pipeline(settings.crm.pipeline_id, "amocrm-check")
-                .await
-                .map_err(|e| AdminError::Failed(e.to_string()))?
-                .ok_or_else(|| {
-                    AdminError::Failed(format!(
-                        "AMOCRM_PIPELINE_ID: pipeline {} does not exist in this account",
-                        settings.crm.pipeline_id
-                    ))
-                })?;
+            let pipeline = landing_amocrm::endpoints::pipeline(
+                &client,
+                settings.crm.pipeline_id,
+                "amocrm-check",
+            )
+            .await
+            .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?
+            .ok_or_else(|| {
+                AdminError::Failed(format!(
+                    "AMOCRM_PIPELINE_ID: pipeline {} does not exist in this account",
+                    settings.crm.pipeline_id
+                ))
+            })?;
             check_report(settings, &pipeline.name, &pipeline.stages)
         }
         Command::AmoAuth { code } => {
             let settings = crm(config)?;
             let client = client(settings, open_store(config)?)?;
-            let pair = client
+            let oauth = client.oauth().ok_or_else(|| {
+                AdminError::Failed("a long-lived token (AMOCRM_ACCESS_TOKEN) is configured; there is no code to exchange".into())
+            })?;
+            let pair = oauth
                 .exchange_code(&code)
                 .await
-                .map_err(|e| AdminError::Failed(e.to_string()))?;
+                .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?;
             Ok(format!(
                 "AmoCRM token pair stored in {}; access token valid until {}",
                 config.data_dir.join("landing.db").display(),

@@ -58,8 +58,8 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    #[error("AmoCRM client: {0}")]
-    Crm(String),
+    #[error("cannot set up the AmoCRM client")]
+    Crm(#[from] landing_amocrm::AmoError),
     #[error("server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -105,9 +105,7 @@ pub async fn run(
     let crm_wake = Arc::new(tokio::sync::Notify::new());
     let crm_worker = match &config.crm {
         Some(settings) => {
-            let client = settings
-                .client(store.clone(), RetryConfig::default())
-                .map_err(|e| RunError::Crm(e.to_string()))?;
+            let client = settings.client(store.clone(), RetryConfig::default())?;
             let sync = Arc::new(CrmSync::new(
                 store.clone(),
                 store.clone(),

@@ -1,7 +1,7 @@
-//! One AmoCRM request, done right: rate limit, bearer token (refreshed once on 401 for OAuth),
-//! retries with backoff on 429/5xx/timeouts, and every answer classified — 204 is "nothing", a
-//! 4xx validation error is permanent with its reason, a 403 HTML page means the account is
-//! blocked and hammering it further would only prolong that.
+//! `AmoClient`: one AmoCRM request, done right — rate limit, bearer token (refreshed once on
+//! 401 for OAuth), retries with backoff on 429/5xx/timeouts, and every answer classified: 204 is
+//! "nothing", a 4xx validation error is permanent with its reason, a 403 HTML page means the
+//! account is blocked and hammering it further would only prolong that (docs/amocrm.md §10).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,30 +10,9 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use crate::error::{AmoError, answer_text};
 use crate::limiter::SlidingWindow;
 use crate::oauth::OAuth;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AmoError {
-    /// Worth retrying later: outage, throttling, timeouts — retries here are exhausted.
-    #[error("AmoCRM temporarily unavailable: {0}")]
-    Transient(String),
-    /// AmoCRM refused the request as invalid; retrying the same request cannot help.
-    #[error("AmoCRM rejected the request: {0}")]
-    Rejected(String),
-    /// The credentials do not work (and, for OAuth, refreshing did not help).
-    #[error("AmoCRM authorization failed: {0}")]
-    Unauthorized(String),
-    /// The account's API is blocked (403); needs a human to contact AmoCRM support.
-    #[error("AmoCRM API access is blocked (403): {0}")]
-    Blocked(String),
-}
-
-impl AmoError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, AmoError::Transient(_))
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct RetryConfig {
@@ -59,10 +38,12 @@ pub enum Auth {
     OAuth(Arc<OAuth>),
 }
 
-pub struct Transport {
-    pub(crate) http: reqwest::Client,
-    pub(crate) base: String,
-    pub(crate) auth: Auth,
+/// The AmoCRM API v4 client. Its endpoints are in `endpoints`, the core's `CrmApi` port on top
+/// of them in `crm_api`.
+pub struct AmoClient {
+    http: reqwest::Client,
+    base: String,
+    auth: Auth,
     limiter: SlidingWindow,
     retry: RetryConfig,
 }
@@ -70,7 +51,7 @@ pub struct Transport {
 /// A successful answer: `None` for 204 (AmoCRM's "found nothing").
 pub type Answer = Option<Value>;
 
-impl Transport {
+impl AmoClient {
     pub fn new(
         http: reqwest::Client,
         base: String,
@@ -82,7 +63,7 @@ impl Transport {
         // our requests arrive there with some jitter.
         let limiter =
             SlidingWindow::new(requests_per_second as usize, Duration::from_millis(1_050));
-        Transport {
+        AmoClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
             auth,
@@ -91,10 +72,18 @@ impl Transport {
         }
     }
 
+    /// The OAuth side of the client (`amocrm auth --code`), if it uses OAuth.
+    pub fn oauth(&self) -> Option<&OAuth> {
+        match &self.auth {
+            Auth::OAuth(o) => Some(o),
+            Auth::LongLived(_) => None,
+        }
+    }
+
     async fn token(&self, force_refresh_of: Option<&str>) -> Result<SecretString, AmoError> {
         match &self.auth {
             Auth::LongLived(t) => Ok(t.clone()),
-            Auth::OAuth(o) => o.access_token(self, force_refresh_of).await,
+            Auth::OAuth(o) => o.access_token(force_refresh_of).await,
         }
     }
 
@@ -188,6 +177,8 @@ impl Retry {
     }
 }
 
+/// reqwest's own `Display` names the URL, and a search URL's query holds the phone digits being
+/// looked for: only the kind of failure goes into errors and logs.
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
@@ -228,42 +219,13 @@ async fn classify(resp: reqwest::Response) -> Result<Answer, Retry> {
             "HTTP 429 (rate limited)".into(),
             Some(retry_after.unwrap_or(Duration::from_secs(1))),
         )),
-        StatusCode::UNAUTHORIZED => Err(Retry::Unauthorized(problem(&json, status))),
+        StatusCode::UNAUTHORIZED => Err(Retry::Unauthorized(answer_text(status, &json))),
         StatusCode::FORBIDDEN if json.is_none() => Err(Retry::Fatal(AmoError::Blocked(
             "the account's API answered with an HTML 403 page; contact AmoCRM support".into(),
         ))),
         s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
             Err(Retry::after(format!("HTTP {}", s.as_u16()), retry_after))
         }
-        s => Err(Retry::Fatal(AmoError::Rejected(problem(&json, s)))),
+        s => Err(Retry::Fatal(AmoError::rejected(s, &json))),
     }
-}
-
-/// `title: detail` of a problem+json body, with validation errors' paths and details.
-pub(crate) fn problem(json: &Option<Value>, status: StatusCode) -> String {
-    let Some(v) = json else {
-        return format!("HTTP {}", status.as_u16());
-    };
-    let mut out = format!("HTTP {}", status.as_u16());
-    for key in ["title", "detail", "hint"] {
-        if let Some(s) = v.get(key).and_then(Value::as_str) {
-            out.push_str(": ");
-            out.push_str(s);
-        }
-    }
-    if let Some(groups) = v.get("validation-errors").and_then(Value::as_array) {
-        for err in groups
-            .iter()
-            .filter_map(|g| g.get("errors").and_then(Value::as_array))
-            .flatten()
-        {
-            let path = err.get("path").and_then(Value::as_str).unwrap_or("?");
-            let detail = err
-                .get("detail")
-                .and_then(Value::as_str)
-                .unwrap_or("invalid");
-            out.push_str(&format!("; {path}: {detail}"));
-        }
-    }
-    out
 }

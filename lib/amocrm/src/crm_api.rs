@@ -5,15 +5,18 @@ use landing_core::crm::{CrmContact, CrmDeal};
 use landing_core::ports::{CreatedDeal, CrmApi, CrmError, DealContact, DealUpdate, NewDeal};
 use serde_json::{Value, json};
 
-use crate::transport::{AmoError, Transport};
+use crate::client::AmoClient;
+use crate::endpoints;
+use crate::error::AmoError;
 
+/// The lead keeps the whole chain as its `crm_error`; whether it is retried follows the kind.
 impl From<AmoError> for CrmError {
     fn from(e: AmoError) -> Self {
-        match e {
-            AmoError::Transient(_) => CrmError::Transient(e.to_string()),
-            AmoError::Rejected(_) | AmoError::Unauthorized(_) | AmoError::Blocked(_) => {
-                CrmError::Permanent(e.to_string())
-            }
+        let reason = landing_core::error_chain(&e);
+        if e.is_transient() {
+            CrmError::Transient(reason)
+        } else {
+            CrmError::Permanent(reason)
         }
     }
 }
@@ -68,13 +71,13 @@ fn deal_json(d: &NewDeal) -> Value {
 }
 
 #[async_trait]
-impl CrmApi for Transport {
+impl CrmApi for AmoClient {
     async fn search_contacts(&self, query: &str, cid: &str) -> Result<Vec<CrmContact>, CrmError> {
-        Ok(Transport::search_contacts(self, query, cid).await?)
+        Ok(endpoints::search_contacts(self, query, cid).await?)
     }
 
     async fn deals_by_id(&self, ids: &[i64], cid: &str) -> Result<Vec<CrmDeal>, CrmError> {
-        Ok(Transport::deals_by_id(self, ids, cid).await?)
+        Ok(endpoints::deals_by_id(self, ids, cid).await?)
     }
 
     /// New contacts go through `leads/complex` (one call); deals for existing contacts through
@@ -92,7 +95,7 @@ impl CrmApi for Transport {
             .partition(|(_, d)| matches!(d.contact, DealContact::New(_)));
         for chunk in new.chunks(50) {
             let body: Vec<Value> = chunk.iter().map(|(_, d)| deal_json(d)).collect();
-            let created = self.create_complex(&body, cid).await?;
+            let created = endpoints::create_complex(self, &body, cid).await?;
             if created.len() != chunk.len() {
                 return Err(CrmError::Transient(format!(
                     "leads/complex created {} of {} deals",
@@ -111,7 +114,7 @@ impl CrmApi for Transport {
         }
         for chunk in existing.chunks(50) {
             let body: Vec<Value> = chunk.iter().map(|(_, d)| deal_json(d)).collect();
-            let ids = self.create_leads(&body, cid).await?;
+            let ids = endpoints::create_leads(self, &body, cid).await?;
             if ids.len() != chunk.len() {
                 return Err(CrmError::Transient(format!(
                     "leads created {} of {} deals",
@@ -151,14 +154,14 @@ impl CrmApi for Transport {
                     v
                 })
                 .collect();
-            self.update_leads(&body, cid).await?;
+            endpoints::update_leads(self, &body, cid).await?;
         }
         Ok(())
     }
 
     async fn add_notes(&self, notes: &[(i64, String)], cid: &str) -> Result<(), CrmError> {
         for chunk in notes.chunks(50) {
-            Transport::add_notes(self, chunk, cid).await?;
+            endpoints::add_notes(self, chunk, cid).await?;
         }
         Ok(())
     }
