@@ -20,8 +20,8 @@ where
     StoreError::unavailable(e)
 }
 
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
+pub(crate) fn corrupt(column: &'static str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(column, detail)
 }
 
 /// The service's error code (`ConditionalCheckFailedException`, ...), if the service answered.

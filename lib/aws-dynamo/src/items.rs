@@ -38,20 +38,20 @@ pub(crate) fn ts(t: Timestamp) -> AttributeValue {
     AttributeValue::S(time::format(t))
 }
 
-fn parse_ts(raw: &str, what: &str) -> Result<Timestamp, StoreError> {
+fn parse_ts(raw: &str, what: &'static str) -> Result<Timestamp, StoreError> {
     time::parse(raw).map_err(|e| corrupt(what, e))
 }
 
-fn to_item<T: Serialize>(what: &str, v: &T) -> Result<Item, StoreError> {
-    sd::to_item(v).map_err(|e| corrupt(what, e))
+fn to_item<T: Serialize>(v: &T) -> Result<Item, StoreError> {
+    sd::to_item(v).map_err(StoreError::encode)
 }
 
-fn from_item<'a, T: Deserialize<'a>>(what: &str, item: Item) -> Result<T, StoreError> {
+fn from_item<'a, T: Deserialize<'a>>(what: &'static str, item: Item) -> Result<T, StoreError> {
     sd::from_item(item).map_err(|e| corrupt(what, e))
 }
 
 pub(crate) fn utm_value(utm: &Utm) -> Result<AttributeValue, StoreError> {
-    sd::to_attribute_value(utm).map_err(|e| corrupt("utm", e))
+    sd::to_attribute_value(utm).map_err(StoreError::encode)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ pub(crate) fn utm_value(utm: &Utm) -> Result<AttributeValue, StoreError> {
 /// and the contract demands field-for-field equality), plus the sparse `crm_pending` attribute
 /// that puts a pending lead into the `crm-pending` GSI.
 pub(crate) fn lead_to_item(lead: &Lead) -> Result<Item, StoreError> {
-    let mut item = to_item("landing_leads", &StoredLead::from(lead))?;
+    let mut item = to_item(&StoredLead::from(lead))?;
     if lead.crm.status == landing_core::domain::CrmStatus::Pending {
         item.insert("crm_pending".to_owned(), s(CRM_PENDING));
     }
@@ -72,9 +72,7 @@ pub(crate) fn lead_to_item(lead: &Lead) -> Result<Item, StoreError> {
 pub(crate) fn lead_from_item(item: Item) -> Result<Lead, StoreError> {
     // Attributes StoredLead does not name (crm_pending) are ignored by serde.
     let stored: StoredLead = from_item("landing_leads", item)?;
-    stored
-        .into_lead()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    stored.into_lead().map_err(StoreError::from)
 }
 
 pub(crate) fn lead_id_of(item: &Item) -> Result<LeadId, StoreError> {
@@ -91,7 +89,7 @@ pub(crate) fn lead_id_of(item: &Item) -> Result<LeadId, StoreError> {
 /// pair, written here (intake, any full write) to follow the status, so the `due` GSI holds
 /// exactly the unsettled rows.
 pub(crate) fn notification_to_item(x: &Notification) -> Result<Item, StoreError> {
-    let mut item = to_item("scheduled_notifications", &StoredNotification::from(x))?;
+    let mut item = to_item(&StoredNotification::from(x))?;
     let due_at = match x.status {
         NotificationStatus::Pending => Some(x.send_at),
         NotificationStatus::Sending => Some(x.claimed_until.unwrap_or(x.send_at)),
@@ -107,9 +105,7 @@ pub(crate) fn notification_to_item(x: &Notification) -> Result<Item, StoreError>
 pub(crate) fn notification_from_item(item: Item) -> Result<Notification, StoreError> {
     // Attributes StoredNotification does not name (due_shard, due_at) are ignored by serde.
     let stored: StoredNotification = from_item("scheduled_notifications", item)?;
-    stored
-        .into_notification()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    stored.into_notification().map_err(StoreError::from)
 }
 
 /// `due_at` of an index item (the instant it becomes claimable).
@@ -210,7 +206,7 @@ pub(crate) fn idempotency_to_item(rec: &IdempotencyRecord) -> Result<Item, Store
         // Rounded up, so TTL never deletes a record before it expired.
         ttl: rec.expires_at.as_second() + i64::from(rec.expires_at.subsec_nanosecond() > 0),
     };
-    to_item("idempotency", &item)
+    to_item(&item)
 }
 
 /// What a stored record says about a new request with the same key.
@@ -258,7 +254,7 @@ pub(crate) struct TokenItem {
 }
 
 pub(crate) fn token_to_item(t: &TokenItem) -> Result<Item, StoreError> {
-    to_item("tokens", t)
+    to_item(t)
 }
 
 pub(crate) fn token_from_item(item: Item) -> Result<TokenItem, StoreError> {

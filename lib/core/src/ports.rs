@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::domain::{
-    Email, IdempotencyRecord, Lead, LeadId, Notification, PersonKey, Phone, StoredResponse,
-    Tracking, TrackingTouch,
+    CorruptColumn, Email, IdempotencyRecord, Lead, LeadId, Notification, PersonKey, Phone,
+    StoredResponse, Tracking, TrackingTouch,
 };
 
 /// Storage failed. Callers treat it as retryable (HTTP 503): nothing was committed.
@@ -19,13 +19,29 @@ use crate::domain::{
 pub enum StoreError {
     #[error("storage is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    /// A stored value does not parse; the source names the column.
+    #[error("stored data is corrupt")]
+    Corrupt(#[from] CorruptColumn),
+    /// A value could not be encoded for storage (a bug, not a property of the store).
+    #[error("cannot encode a value for storage")]
+    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
     pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Unavailable(Box::new(e))
+    }
+
+    pub fn encode(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Encode(Box::new(e))
+    }
+
+    /// `column` holds something that is not what it must be.
+    pub fn corrupt(column: &'static str, detail: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(CorruptColumn {
+            column,
+            detail: detail.to_string(),
+        })
     }
 }
 

@@ -27,7 +27,7 @@ impl CrmStateStore for SqliteStore {
         ids.into_iter()
             .map(|id| {
                 id.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("landing_leads.id: {e}")))
+                    .map_err(|e| StoreError::corrupt("landing_leads.id", e))
             })
             .collect()
     }

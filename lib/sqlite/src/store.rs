@@ -34,20 +34,20 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::unavailable(e)
 }
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
+fn corrupt(column: &'static str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(column, detail)
 }
 
-fn ts(raw: &str, what: &str) -> Result<Timestamp, StoreError> {
-    time::parse(raw).map_err(|e| corrupt(what, e))
+fn ts(raw: &str, column: &'static str) -> Result<Timestamp, StoreError> {
+    time::parse(raw).map_err(|e| corrupt(column, e))
 }
 
-fn opt_ts(raw: Option<String>, what: &str) -> Result<Option<Timestamp>, StoreError> {
-    raw.map(|r| ts(&r, what)).transpose()
+fn opt_ts(raw: Option<String>, column: &'static str) -> Result<Option<Timestamp>, StoreError> {
+    raw.map(|r| ts(&r, column)).transpose()
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| corrupt("json", e))
+    serde_json::to_string(v).map_err(StoreError::encode)
 }
 
 const LEAD_COLUMNS: &str = "id, created_at, form, source_campaign, name, email, phone, payment_method, metadata,
@@ -91,8 +91,7 @@ fn read_lead_row(r: &Row<'_>) -> rusqlite::Result<(StoredLead, String)> {
 fn into_lead((mut row, warnings): (StoredLead, String)) -> Result<Lead, StoreError> {
     row.warnings =
         serde_json::from_str(&warnings).map_err(|e| corrupt("landing_leads.warnings", e))?;
-    row.into_lead()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(row.into_lead()?)
 }
 
 const NOTIFICATION_COLUMNS: &str =
@@ -117,8 +116,7 @@ fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
 }
 
 fn into_notification(row: StoredNotification) -> Result<Notification, StoreError> {
-    row.into_notification()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(row.into_notification()?)
 }
 
 fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {

@@ -26,7 +26,7 @@ impl TokenStore for SqliteStore {
                 access_token: SecretString::from(access),
                 refresh_token: SecretString::from(refresh),
                 expires_at: time::parse(&expires)
-                    .map_err(|e| StoreError::Corrupt(format!("amocrm_tokens.expires_at: {e}")))?,
+                    .map_err(|e| StoreError::corrupt("amocrm_tokens.expires_at", e))?,
             })
         })
         .transpose()
