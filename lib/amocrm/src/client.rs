@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use landing_core::time::Backoff;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -17,8 +18,8 @@ use crate::oauth::OAuth;
 #[derive(Debug, Clone)]
 pub struct RetryConfig {
     pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
+    /// The wait between attempts, unless AmoCRM's `Retry-After` says otherwise.
+    pub backoff: Backoff,
     pub timeout: Duration,
 }
 
@@ -26,8 +27,7 @@ impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
             max_attempts: 5,
-            backoff_base: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
             timeout: Duration::from_secs(15),
         }
     }
@@ -148,18 +148,13 @@ impl AmoClient {
                             "{reason} (after {attempt} attempts)"
                         )));
                     }
-                    let backoff = after.unwrap_or_else(|| backoff(&self.retry, attempt));
+                    let backoff = after.unwrap_or_else(|| self.retry.backoff.delay(attempt));
                     tracing::warn!(path, attempt, reason = %reason, backoff_ms = backoff.as_millis() as u64, "AmoCRM call failed; retrying");
                     tokio::time::sleep(backoff).await;
                 }
             }
         }
     }
-}
-
-fn backoff(cfg: &RetryConfig, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-    cfg.backoff_base.saturating_mul(factor).min(cfg.backoff_max)
 }
 
 enum Retry {

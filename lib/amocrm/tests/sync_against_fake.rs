@@ -16,6 +16,7 @@ use landing_core::domain::{CrmStatus, Form, LeadId, PersonKey, Phone};
 use landing_core::intake::{IntakeConfig, IntakeService, Submitted};
 use landing_core::notify::LocalScheduler;
 use landing_core::ports::{CrmStateStore, LeadStore, SystemClock, TokenPair, TokenStore};
+use landing_core::time::Backoff;
 use landing_sqlite::SqliteStore;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -45,8 +46,7 @@ struct World {
 fn retry() -> RetryConfig {
     RetryConfig {
         max_attempts: 5,
-        backoff_base: Duration::from_millis(50),
-        backoff_max: Duration::from_millis(500),
+        backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(500)),
         timeout: Duration::from_millis(700),
     }
 }

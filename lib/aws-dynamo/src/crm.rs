@@ -3,16 +3,14 @@
 //! sparse `crm-pending` index holds exactly the leads still to sync.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use jiff::Timestamp;
 use landing_core::domain::{CrmStatus, LeadId, PersonKey};
 use landing_core::ports::{CrmStateStore, Requeue, StoreError};
 
 use crate::DynamoStore;
-use crate::errors::{corrupt, failure, is_condition_failed, unavailable};
-use crate::intake::backoff;
+use crate::errors::{cancellation_reasons, corrupt, failure, is_condition_failed, unavailable};
+use crate::intake::RETRY;
 use crate::items::{self, CRM_PENDING, Item, n, s, ts};
 
 pub(crate) const CRM_PENDING_INDEX: &str = "crm-pending";
@@ -180,7 +178,7 @@ impl CrmStateStore for DynamoStore {
         let mut last = String::new();
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(RETRY.jittered(attempt + 1)).await;
             }
             let live: Vec<TransactWriteItem> = actions.iter().flatten().cloned().collect();
             if live.is_empty() {
@@ -196,14 +194,8 @@ impl CrmStateStore for DynamoStore {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
-            let reasons = match &err {
-                SdkError::ServiceError(se) => match se.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons().to_vec()
-                    }
-                    _ => return Err(unavailable(err)),
-                },
-                _ => return Err(unavailable(err)),
+            let Some(reasons) = cancellation_reasons(&err) else {
+                return Err(unavailable(err));
             };
             // Reasons are indexed like the live actions: map them back to `actions`.
             let live_slots: Vec<usize> = (0..actions.len())

@@ -1,6 +1,8 @@
 //! Mapping SDK failures onto `StoreError`, by the error metadata's code (never by message text).
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
 use landing_core::ports::StoreError;
 
 /// A failure we detected ourselves (as opposed to one the SDK returned).
@@ -38,4 +40,17 @@ where
     E: ProvideErrorMetadata,
 {
     service_code(e) == Some("ConditionalCheckFailedException")
+}
+
+/// The per-item reasons of a cancelled transaction, in the order of its items; `None` for any
+/// other failure (throttled before it ran, network, …).
+pub(crate) fn cancellation_reasons<R>(
+    e: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<CancellationReason>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            Some(c.cancellation_reasons().to_vec())
+        }
+        _ => None,
+    }
 }

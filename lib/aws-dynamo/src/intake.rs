@@ -31,16 +31,17 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use landing_core::domain::{Form, Lead, LeadId, Notification, PersonKey, Tracking, TrackingTouch};
+use landing_core::domain::{
+    Form, Lead, LeadId, Notification, PersonKey, Placement, Tracking, TrackingTouch,
+};
 use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, StoreError};
+use landing_core::time::Backoff;
 
 use crate::DynamoStore;
-use crate::errors::{Failure, corrupt, failure, unavailable};
+use crate::errors::{Failure, cancellation_reasons, corrupt, failure, unavailable};
 use crate::items::{self, Item, n, s, ts};
 
 /// Attempts of the whole transaction before giving up with `Unavailable`.
@@ -117,16 +118,10 @@ pub(crate) fn judge_cancellation(reasons: &[CancellationReason], layout: &Layout
     }
 }
 
-/// `base * 2^attempt`, at most 400 ms, with full jitter (so racing writers spread out).
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let cap = 20u64.saturating_mul(1 << attempt.min(5)).min(400);
-    // A fresh `RandomState` is randomly keyed: enough randomness for jitter, no extra crate.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    Duration::from_millis(cap / 2 + random % (cap / 2 + 1))
-}
+/// Between attempts of a transaction that lost a race: 20 ms doubling to 400 ms, jittered so
+/// that racing writers spread out.
+pub(crate) const RETRY: Backoff =
+    Backoff::new(Duration::from_millis(20), Duration::from_millis(400));
 
 fn form_count_attr(form: Form) -> &'static str {
     match form {
@@ -186,8 +181,10 @@ pub(crate) fn tracking_update(
         }
         Some(row) => {
             // The same decisions as `Tracking::apply`, each re-asserted by the condition.
-            let moves_last = touch.at >= row.last_seen;
-            let moves_first = touch.at < row.first_seen;
+            let Placement {
+                moves_last,
+                moves_first,
+            } = row.placement(touch.at);
             if moves_last {
                 set.extend([
                     "last_seen = :at",
@@ -406,7 +403,7 @@ impl LeadStore for DynamoStore {
         let mut last_reason = String::new();
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(RETRY.jittered(attempt + 1)).await;
             }
             let mut actions = fixed.clone();
             for touch in &touches {
@@ -436,14 +433,8 @@ impl LeadStore for DynamoStore {
                 Ok(_) => return Ok(IntakeOutcome::Committed),
                 Err(e) => e,
             };
-            let reasons = match &err {
-                SdkError::ServiceError(se) => match se.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons().to_vec()
-                    }
-                    _ => return Err(unavailable(err)),
-                },
-                _ => return Err(unavailable(err)),
+            let Some(reasons) = cancellation_reasons(&err) else {
+                return Err(unavailable(err));
             };
             match judge_cancellation(&reasons, &layout) {
                 Cancelled::KeyTaken(item) => {
@@ -588,15 +579,6 @@ mod tests {
             judge_cancellation(&with_item, &l),
             Cancelled::KeyTaken(Some(item)) if item["key"] == s("k")
         ));
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
-            assert!(d <= Duration::from_millis(400), "{d:?}");
-            assert!(d >= Duration::from_millis(10), "{d:?}");
-        }
     }
 
     fn touch(at_ms: i64, form: Form) -> TrackingTouch {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use landing_core::domain::{
-    IdempotencyRecord, Lead, LeadId, Notification, NotificationStatus, PaymentMethod, PersonKey,
-    StoredLead, StoredNotification, StoredResponse, Tracking, Utm,
+    IdempotencyRecord, Lead, LeadId, Notification, NotificationStatus, StoredLead,
+    StoredNotification, StoredResponse, StoredTracking, Tracking, Utm,
 };
 use landing_core::ports::StoreError;
 use landing_core::time;
@@ -120,57 +120,9 @@ pub(crate) fn due_at_of(item: &Item) -> Result<Option<Timestamp>, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // unified_lead_tracking
 
-#[derive(Debug, Serialize, Deserialize)]
-struct TrackingItem {
-    person_key: String,
-    first_seen: String,
-    last_seen: String,
-    first_campaign: String,
-    #[serde(default)]
-    first_utm: Utm,
-    last_campaign: String,
-    #[serde(default)]
-    last_utm: Utm,
-    last_lead_id: String,
-    #[serde(default)]
-    proftest_count: u32,
-    #[serde(default)]
-    expresscourse_count: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_payment_method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amocrm_contact_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amocrm_lead_id: Option<i64>,
-}
-
 pub(crate) fn tracking_from_item(item: Item) -> Result<Tracking, StoreError> {
-    let r: TrackingItem = from_item("unified_lead_tracking", item)?;
-    Ok(Tracking {
-        key: PersonKey::from_stored(&r.person_key)
-            .map_err(|e| corrupt("unified_lead_tracking.person_key", e))?,
-        first_seen: parse_ts(&r.first_seen, "unified_lead_tracking.first_seen")?,
-        last_seen: parse_ts(&r.last_seen, "unified_lead_tracking.last_seen")?,
-        first_campaign: r.first_campaign,
-        first_utm: r.first_utm,
-        last_campaign: r.last_campaign,
-        last_utm: r.last_utm,
-        last_lead_id: r
-            .last_lead_id
-            .parse()
-            .map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
-        proftest_count: r.proftest_count,
-        expresscourse_count: r.expresscourse_count,
-        last_payment_method: r
-            .last_payment_method
-            .map(|p| {
-                PaymentMethod::parse(&p)
-                    .map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e))
-            })
-            .transpose()?,
-        amocrm_contact_id: r.amocrm_contact_id,
-        amocrm_lead_id: r.amocrm_lead_id,
-    })
+    let row: StoredTracking = from_item("unified_lead_tracking", item)?;
+    Ok(row.into_tracking()?)
 }
 
 // ---------------------------------------------------------------------------------------------

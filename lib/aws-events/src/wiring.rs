@@ -13,9 +13,6 @@ use landing_core::crm::CrmSync;
 use landing_core::notify::Dispatcher;
 use landing_core::ports::SystemClock;
 
-/// Attempts of one lead's CRM sync before it is marked failed (transient errors only).
-pub const CRM_MAX_ATTEMPTS: u32 = 8;
-
 /// The only keys the AmoCRM secret may hold.
 const SECRET_KEYS: &[&str] = &[
     "AMOCRM_ACCESS_TOKEN",
@@ -111,6 +108,6 @@ pub async fn crm_sync(
         Arc::new(client),
         settings.crm.clone(),
         Arc::new(SystemClock),
-        CRM_MAX_ATTEMPTS,
+        CrmSync::DEFAULT_MAX_ATTEMPTS,
     )))
 }

@@ -101,8 +101,10 @@ fn world() -> World {
     };
     let retry = RetryConfig {
         max_attempts: 2,
-        backoff_base: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(50),
+        backoff: landing_core::time::Backoff::new(
+            Duration::from_millis(20),
+            Duration::from_millis(50),
+        ),
         timeout: Duration::from_secs(2),
     };
     let client = settings.client(store.clone(), retry).unwrap();

@@ -168,8 +168,10 @@ impl NotifySettings {
             retry: RetryPolicy {
                 lease,
                 max_attempts,
-                backoff_base: env.duration_or("NOTIFY_BACKOFF", defaults.backoff_base)?,
-                backoff_max: defaults.backoff_max,
+                backoff: crate::time::Backoff::new(
+                    env.duration_or("NOTIFY_BACKOFF", defaults.backoff.base)?,
+                    defaults.backoff.max,
+                ),
             },
             templates_file: env.get("NOTIFY_TEMPLATES").map(PathBuf::from),
             payment_links,

@@ -32,9 +32,6 @@ pub use config::{Cors, LocalConfig, Transport};
 pub use landing_core::config::{ConfigError, Env};
 pub use outbox::Outbox;
 
-/// Attempts of one lead's CRM sync before it is marked failed (transient errors only).
-const CRM_MAX_ATTEMPTS: u32 = 8;
-
 /// How long shutdown waits for a dispatch round in progress to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -112,7 +109,7 @@ pub async fn run(
                 Arc::new(client),
                 settings.crm.clone(),
                 clock.clone(),
-                CRM_MAX_ATTEMPTS,
+                CrmSync::DEFAULT_MAX_ATTEMPTS,
             ));
             let worker = CrmWorker::new(
                 sync,

@@ -87,8 +87,10 @@ fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
     let policy = RetryPolicy {
         lease: Duration::from_secs(30),
         max_attempts: 3,
-        backoff_base: Duration::from_secs(60),
-        backoff_max: Duration::from_secs(600),
+        backoff: landing_core::time::Backoff::new(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        ),
     };
     let dispatcher = Dispatcher::new(
         store.clone(),

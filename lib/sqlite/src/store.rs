@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use landing_core::domain::{
-    IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod, PersonKey, StoredLead,
-    StoredNotification, StoredResponse, Tracking,
+    IdempotencyRecord, Lead, LeadId, Notification, PersonKey, StoredLead, StoredNotification,
+    StoredResponse, StoredTracking, Tracking, Utm,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError};
 use landing_core::time;
@@ -158,23 +158,24 @@ fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
 }
 
 fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreError> {
+    let n = StoredNotification::from(n);
     c.prepare_cached(&format!(
         "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))
     .and_then(|mut st| {
         st.execute(params![
-            n.id.to_string(),
-            n.lead_id.to_string(),
-            n.channel.as_str(),
+            n.id,
+            n.lead_id,
+            n.channel,
             n.recipient,
             n.source_campaign,
-            time::format(n.send_at),
-            n.status.as_str(),
+            n.send_at,
+            n.status,
             n.attempts,
-            n.claimed_until.map(time::format),
+            n.claimed_until,
             n.last_error,
             n.provider_message_id,
-            n.sent_at.map(time::format),
+            n.sent_at,
         ])
     })
     .map_err(unavailable)?;
@@ -184,105 +185,67 @@ fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreErro
 const TRACKING_COLUMNS: &str = "person_key, first_seen, last_seen, first_campaign, first_utm, last_campaign, last_utm,
     last_lead_id, proftest_count, expresscourse_count, last_payment_method, amocrm_contact_id, amocrm_lead_id";
 
+/// Reads a `unified_lead_tracking` row; the UTM sets are JSON text in SQLite. The rules for the
+/// values themselves are the core's (`StoredTracking::into_tracking`), shared with DynamoDB.
 fn read_tracking(c: &Connection, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
-    type Raw = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        u32,
-        u32,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-    );
-    let raw: Option<Raw> = c
+    let row: Option<(StoredTracking, String, String)> = c
         .prepare_cached(&format!(
             "SELECT {TRACKING_COLUMNS} FROM unified_lead_tracking WHERE person_key = ?1"
         ))
         .and_then(|mut st| {
             st.query_row([key.as_str()], |r| {
                 Ok((
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
+                    StoredTracking {
+                        person_key: r.get(0)?,
+                        first_seen: r.get(1)?,
+                        last_seen: r.get(2)?,
+                        first_campaign: r.get(3)?,
+                        first_utm: Utm::default(),
+                        last_campaign: r.get(5)?,
+                        last_utm: Utm::default(),
+                        last_lead_id: r.get(7)?,
+                        proftest_count: r.get(8)?,
+                        expresscourse_count: r.get(9)?,
+                        last_payment_method: r.get(10)?,
+                        amocrm_contact_id: r.get(11)?,
+                        amocrm_lead_id: r.get(12)?,
+                    },
                     r.get(4)?,
-                    r.get(5)?,
                     r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
                 ))
             })
             .optional()
         })
         .map_err(unavailable)?;
-    let Some((
-        first_seen,
-        last_seen,
-        first_campaign,
-        first_utm,
-        last_campaign,
-        last_utm,
-        last_lead_id,
-        pt,
-        ec,
-        pm,
-        contact,
-        deal,
-    )) = raw
-    else {
+    let Some((mut row, first_utm, last_utm)) = row else {
         return Ok(None);
     };
-    Ok(Some(Tracking {
-        key: key.clone(),
-        first_seen: ts(&first_seen, "unified_lead_tracking.first_seen")?,
-        last_seen: ts(&last_seen, "unified_lead_tracking.last_seen")?,
-        first_campaign,
-        first_utm: serde_json::from_str(&first_utm)
-            .map_err(|e| corrupt("unified_lead_tracking.first_utm", e))?,
-        last_campaign,
-        last_utm: serde_json::from_str(&last_utm)
-            .map_err(|e| corrupt("unified_lead_tracking.last_utm", e))?,
-        last_lead_id: last_lead_id
-            .parse()
-            .map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
-        proftest_count: pt,
-        expresscourse_count: ec,
-        last_payment_method: pm
-            .map(|p| {
-                PaymentMethod::parse(&p)
-                    .map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e))
-            })
-            .transpose()?,
-        amocrm_contact_id: contact,
-        amocrm_lead_id: deal,
-    }))
+    row.first_utm = serde_json::from_str(&first_utm)
+        .map_err(|e| corrupt("unified_lead_tracking.first_utm", e))?;
+    row.last_utm = serde_json::from_str(&last_utm)
+        .map_err(|e| corrupt("unified_lead_tracking.last_utm", e))?;
+    Ok(Some(row.into_tracking()?))
 }
 
 fn write_tracking(c: &Connection, t: &Tracking) -> Result<(), StoreError> {
+    let t = StoredTracking::from(t);
+    let (first_utm, last_utm) = (json_text(&t.first_utm)?, json_text(&t.last_utm)?);
     c.prepare_cached(&format!(
         "INSERT OR REPLACE INTO unified_lead_tracking ({TRACKING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))
     .and_then(|mut st| {
         st.execute(params![
-            t.key.as_str(),
-            time::format(t.first_seen),
-            time::format(t.last_seen),
+            t.person_key,
+            t.first_seen,
+            t.last_seen,
             t.first_campaign,
-            json_text(&t.first_utm).unwrap_or_else(|_| "{}".into()),
+            first_utm,
             t.last_campaign,
-            json_text(&t.last_utm).unwrap_or_else(|_| "{}".into()),
-            t.last_lead_id.to_string(),
+            last_utm,
+            t.last_lead_id,
             t.proftest_count,
             t.expresscourse_count,
-            t.last_payment_method.map(PaymentMethod::as_str),
+            t.last_payment_method,
             t.amocrm_contact_id,
             t.amocrm_lead_id,
         ])

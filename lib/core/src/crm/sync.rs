@@ -107,6 +107,10 @@ impl From<StoreError> for Stop {
 }
 
 impl CrmSync {
+    /// Attempts of one lead's sync before it is marked failed (transient errors only), on every
+    /// runtime.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
     pub fn new(
         leads: Arc<dyn LeadStore>,
         state: Arc<dyn CrmStateStore>,

@@ -11,12 +11,13 @@ use tokio::time::Instant;
 use super::{CrmSync, SyncOutcome};
 use crate::domain::LeadId;
 use crate::ports::CrmStateStore;
+use crate::time::Backoff;
 
 #[derive(Debug, Clone)]
 pub struct CrmWorkerConfig {
     pub batch: usize,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
+    /// The wait before a lead whose sync failed transiently is tried again.
+    pub backoff: Backoff,
     /// Safety-net poll when nothing wakes the worker.
     pub idle_poll: Duration,
 }
@@ -25,8 +26,7 @@ impl Default for CrmWorkerConfig {
     fn default() -> Self {
         CrmWorkerConfig {
             batch: 25,
-            backoff_base: Duration::from_secs(2),
-            backoff_max: Duration::from_secs(300),
+            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300)),
             idle_poll: Duration::from_secs(30),
         }
     }
@@ -87,7 +87,7 @@ impl CrmWorker {
                     match outcome {
                         SyncOutcome::Retry(_) => {
                             let tries = not_before.get(&id).map_or(1, |(_, n)| n + 1);
-                            let delay = self.backoff(tries);
+                            let delay = self.config.backoff.delay(tries);
                             not_before.insert(id, (Instant::now() + delay, tries));
                         }
                         _ => {
@@ -108,13 +108,5 @@ impl CrmWorker {
             }
         }
         tracing::info!("CRM worker stopped");
-    }
-
-    fn backoff(&self, tries: u32) -> Duration {
-        let factor = 2u32.saturating_pow(tries.saturating_sub(1));
-        self.config
-            .backoff_base
-            .saturating_mul(factor)
-            .min(self.config.backoff_max)
     }
 }

@@ -637,15 +637,25 @@ impl Tracking {
         t
     }
 
-    /// Last touch wins for last-touch attribution; first touch is never rewritten.
+    /// Where a touch at `at` lands on this row: attribution follows `created_at`, not arrival
+    /// order, so a late-arriving older lead moves first touch and never last touch.
+    pub fn placement(&self, at: Timestamp) -> Placement {
+        Placement {
+            moves_last: at >= self.last_seen,
+            moves_first: at < self.first_seen,
+        }
+    }
+
+    /// Last touch wins for last-touch attribution; first touch is never rewritten by a later one.
     pub fn apply(&mut self, touch: &TrackingTouch) {
-        if touch.at >= self.last_seen {
+        let place = self.placement(touch.at);
+        if place.moves_last {
             self.last_seen = touch.at;
             self.last_campaign = touch.campaign.as_str().to_owned();
             self.last_utm = touch.utm.clone();
             self.last_lead_id = touch.lead_id;
         }
-        if touch.at < self.first_seen {
+        if place.moves_first {
             self.first_seen = touch.at;
             self.first_campaign = touch.campaign.as_str().to_owned();
             self.first_utm = touch.utm.clone();
@@ -661,6 +671,94 @@ impl Tracking {
         if touch.payment_method.is_some() {
             self.last_payment_method = touch.payment_method;
         }
+    }
+}
+
+/// What one touch changes on an existing tracking row ([`Tracking::placement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The touch is the newest: it becomes the last touch.
+    pub moves_last: bool,
+    /// The touch is older than the first one known: it becomes the first touch.
+    pub moves_first: bool,
+}
+
+/// A tracking row as every storage adapter stores it, read back here once, like [`StoredLead`].
+/// The UTM sets are JSON text in SQLite and a map in DynamoDB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTracking {
+    pub person_key: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub first_campaign: String,
+    #[serde(default)]
+    pub first_utm: Utm,
+    pub last_campaign: String,
+    #[serde(default)]
+    pub last_utm: Utm,
+    pub last_lead_id: String,
+    #[serde(default)]
+    pub proftest_count: u32,
+    #[serde(default)]
+    pub expresscourse_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_payment_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amocrm_contact_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amocrm_lead_id: Option<i64>,
+}
+
+impl From<&Tracking> for StoredTracking {
+    fn from(t: &Tracking) -> Self {
+        StoredTracking {
+            person_key: t.key.as_str().to_owned(),
+            first_seen: crate::time::format(t.first_seen),
+            last_seen: crate::time::format(t.last_seen),
+            first_campaign: t.first_campaign.clone(),
+            first_utm: t.first_utm.clone(),
+            last_campaign: t.last_campaign.clone(),
+            last_utm: t.last_utm.clone(),
+            last_lead_id: t.last_lead_id.to_string(),
+            proftest_count: t.proftest_count,
+            expresscourse_count: t.expresscourse_count,
+            last_payment_method: t.last_payment_method.map(|p| p.as_str().to_owned()),
+            amocrm_contact_id: t.amocrm_contact_id,
+            amocrm_lead_id: t.amocrm_lead_id,
+        }
+    }
+}
+
+impl StoredTracking {
+    pub fn into_tracking(self) -> Result<Tracking, CorruptColumn> {
+        let ts = |raw: &str, column: &'static str| {
+            crate::time::parse(raw).map_err(|e| corrupt(column, e))
+        };
+        Ok(Tracking {
+            key: PersonKey::from_stored(&self.person_key)
+                .map_err(|e| corrupt("unified_lead_tracking.person_key", e))?,
+            first_seen: ts(&self.first_seen, "unified_lead_tracking.first_seen")?,
+            last_seen: ts(&self.last_seen, "unified_lead_tracking.last_seen")?,
+            first_campaign: self.first_campaign,
+            first_utm: self.first_utm,
+            last_campaign: self.last_campaign,
+            last_utm: self.last_utm,
+            last_lead_id: self
+                .last_lead_id
+                .parse()
+                .map_err(|e| corrupt("unified_lead_tracking.last_lead_id", e))?,
+            proftest_count: self.proftest_count,
+            expresscourse_count: self.expresscourse_count,
+            last_payment_method: self
+                .last_payment_method
+                .map(|p| {
+                    PaymentMethod::parse(&p)
+                        .map_err(|e| corrupt("unified_lead_tracking.last_payment_method", e))
+                })
+                .transpose()?,
+            amocrm_contact_id: self.amocrm_contact_id,
+            amocrm_lead_id: self.amocrm_lead_id,
+        })
     }
 }
 

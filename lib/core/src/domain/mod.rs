@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 pub use contact::{Contact, Email, EmailError, Phone, PhoneError};
 pub use lead::{
     Channel, CorruptColumn, CrmState, CrmStatus, IdempotencyRecord, Lead, LeadId, Notification,
-    NotificationStatus, PersonKey, StoredLead, StoredNotification, StoredResponse, Tracking,
-    TrackingTouch, Utm,
+    NotificationStatus, PersonKey, Placement, StoredLead, StoredNotification, StoredResponse,
+    StoredTracking, Tracking, TrackingTouch, Utm,
 };
 
 /// Which landing page a lead came from.

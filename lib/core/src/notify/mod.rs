@@ -14,6 +14,7 @@ use crate::ports::{
     Clock, EmailMessage, EmailSender, LeadStore, MessageMeta, NotificationStore, SendError,
     SmsMessage, SmsSender, StoreError,
 };
+use crate::time::Backoff;
 
 pub use render::{RenderedEmail, RenderedSms, TemplateError, Templates, header_safe};
 pub use worker::{LocalScheduler, Worker, WorkerConfig};
@@ -24,8 +25,8 @@ pub struct RetryPolicy {
     pub lease: Duration,
     /// Claims per row before it is given up as `failed`.
     pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
+    /// The wait before a transiently failed row is due again.
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
@@ -33,19 +34,8 @@ impl Default for RetryPolicy {
         RetryPolicy {
             lease: Duration::from_secs(30),
             max_attempts: 5,
-            backoff_base: Duration::from_secs(30),
-            backoff_max: Duration::from_secs(30 * 60),
+            backoff: Backoff::new(Duration::from_secs(30), Duration::from_secs(30 * 60)),
         }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential: base, 2·base, 4·base … capped at `backoff_max`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.backoff_base
-            .saturating_mul(factor)
-            .min(self.backoff_max)
     }
 }
 
@@ -204,7 +194,8 @@ impl Dispatcher {
                 .await
             }
             Err(SendError::Transient(reason)) => {
-                let retry_at = crate::time::add(self.clock.now(), self.policy.backoff(n.attempts));
+                let retry_at =
+                    crate::time::add(self.clock.now(), self.policy.backoff.delay(n.attempts));
                 match self
                     .notifications
                     .release(n.id, n.attempts, &reason, retry_at)
