@@ -45,7 +45,8 @@ echo "==> cargo test (AWS parts against moto)"
 # cargo lambda watch builds the functions on their first invocation; build them now so that
 # the first invoke does not wait on the compiler.
 cargo build --locked -p landing-proftest -p landing-submit -p landing-notify -p landing-crm-sync -p landing-sweeper
-./infra/with-moto.sh cargo test --workspace --locked
+# Emulator tests are #[ignore]d for a plain `cargo test`; here they all run.
+./infra/with-moto.sh cargo test --workspace --locked -- --include-ignored
 
 echo "==> sam build for the template's architecture"
 ./infra/sam-build.sh

@@ -745,20 +745,11 @@ mod crm {
 
 /// `LANDING_TRANSPORT=aws`: the same worker sends through the real SNS/SES adapters (moto).
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn aws_transport_sends_through_sns_and_ses() {
-    let moto = std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-local");
-    let domain = format!("local{}.example.kz", std::process::id());
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .load()
-        .await;
-    aws_sdk_sesv2::Client::new(&aws)
-        .create_email_identity()
-        .email_identity(&domain)
-        .send()
-        .await
-        .unwrap();
+    let moto = landing_moto::endpoint();
+    let domain = format!("{}.example.kz", landing_moto::unique("local", 20));
+    landing_moto::ses_identity(&landing_moto::sdk_config().await, &domain).await;
     let dir = temp_dir("aws-transport");
     let from = format!("school@{domain}");
     let app = Landing::start(
@@ -794,25 +785,8 @@ async fn aws_transport_sends_through_sns_and_ses() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        data["sns"]["SMS"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["phone_number"] == phone.as_str())
-    );
-    assert!(
-        data["ses"]["Message"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["source"] == from.as_str())
-    );
+    let (sms, mail) = landing_moto::sent().await;
+    assert!(sms.iter().any(|m| m["phone_number"] == phone.as_str()));
+    assert!(mail.iter().any(|m| m["source"] == from.as_str()));
     assert!(outbox(&dir).is_empty(), "nothing went to the outbox");
 }

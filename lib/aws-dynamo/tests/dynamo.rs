@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod common;
-
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
@@ -71,8 +69,9 @@ fn no_nulls(item: &Item) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn pending_crm_lists_pending_leads_oldest_first_and_synced_leaves_the_index() {
-    let store = common::fresh_store().await;
+    let store = landing_moto::fresh_store().await;
     let person = Person::unique();
     // Committed out of order; `disabled` never enters the index.
     let newer = commit(&store, lead(&person, Form::ExpressCourse, at(mins(20)))).await;
@@ -209,8 +208,9 @@ async fn pending_crm_lists_pending_leads_oldest_first_and_synced_leaves_the_inde
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn crm_failures_are_counted_and_a_permanent_one_fails_the_lead() {
-    let store = common::fresh_store().await;
+    let store = landing_moto::fresh_store().await;
     let l = commit(&store, lead(&Person::unique(), Form::ProfTest, at(mins(1)))).await;
 
     assert_eq!(
@@ -278,8 +278,9 @@ async fn crm_failures_are_counted_and_a_permanent_one_fails_the_lead() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn requeue_puts_failed_and_disabled_leads_back_into_the_index() {
-    let store = common::fresh_store().await;
+    let store = landing_moto::fresh_store().await;
     let mut failed = Vec::new();
     for minute in [1, 2] {
         let l = commit(
@@ -378,8 +379,9 @@ fn pair(access: &str, refresh: &str, expires_at: Timestamp) -> TokenPair {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn token_pair_is_replaced_only_by_whoever_presents_the_current_refresh_token() {
-    let store = common::fresh_store().await;
+    let store = landing_moto::fresh_store().await;
     assert!(store.load().await.expect("load").is_none());
     let first = pair("a1", "r1", at(mins(60)));
     assert!(
@@ -450,8 +452,9 @@ async fn token_pair_is_replaced_only_by_whoever_presents_the_current_refresh_tok
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn items_store_typed_attributes_and_settled_rows_leave_the_due_index() {
-    let store = common::fresh_store().await;
+    let store = landing_moto::fresh_store().await;
     let person = Person::unique();
     let mut l = lead(&person, Form::ExpressCourse, at(secs(1)));
     l.email = Contact::Absent;
@@ -561,8 +564,9 @@ async fn items_store_typed_attributes_and_settled_rows_leave_the_due_index() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn tables_have_the_documented_keys_indexes_stream_and_ttl() {
-    let store = common::fresh_store().await;
+    let store = landing_moto::fresh_store().await;
     let c = store.client();
     let t = store.tables();
     let describe = |name: String| async move {

@@ -12,21 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
-use landing_aws_dynamo::{DynamoStore, Tables};
+use landing_aws_dynamo::DynamoStore;
 use landing_core::domain::{CrmStatus, LeadId, NotificationStatus};
 use landing_core::ports::LeadStore;
 use serde_json::{Value, json};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const FIXTURE_LEAD: &str = "01935a7e-8c2a-7b3e-9f00-6a1c2b3d4e5f";
-
-fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-aws-events",
-    )
-}
 
 fn cargo_lambda() -> PathBuf {
     let venv = Path::new(ROOT).join(".venv/bin/cargo-lambda");
@@ -35,13 +28,6 @@ fn cargo_lambda() -> PathBuf {
         "cargo-lambda is not installed: run ./infra/venv.sh (infra/with-moto.sh does)"
     );
     venv
-}
-
-async fn aws() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .load()
-        .await
 }
 
 fn free_port() -> u16 {
@@ -141,46 +127,18 @@ fn fixture_file(dir: &Path, path: &str, lead: Option<LeadId>) -> PathBuf {
     out
 }
 
-async fn moto_sent() -> (Vec<Value>, Vec<Value>) {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sms = data["sns"]["SMS"].as_array().cloned().unwrap_or_default();
-    let mail = data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    (sms, mail)
-}
-
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
-    let aws = aws().await;
-    let prefix = format!("e2e{}_", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let tables = Tables::prefixed(&prefix);
+    let aws = landing_moto::sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
-    landing_aws_dynamo::create_tables(&dynamo, &tables)
-        .await
-        .unwrap();
+    let tables = landing_moto::fresh_tables(&dynamo).await;
     let store = DynamoStore::new(dynamo, tables.clone());
-    let group = format!("{prefix}group");
+    let group = landing_moto::schedule_group(&aws, "e2e-").await;
     let scheduler = aws_sdk_scheduler::Client::new(&aws);
-    scheduler
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
-    let domain = format!("{}.example.kz", prefix.trim_end_matches('_'));
-    aws_sdk_sesv2::Client::new(&aws)
-        .create_email_identity()
-        .email_identity(&domain)
-        .send()
-        .await
-        .unwrap();
+    let prefix = landing_moto::unique("e2e", 16);
+    let domain = format!("{prefix}.example.kz");
+    landing_moto::ses_identity(&aws, &domain).await;
     let fake = FakeAmo::start(FakeConfig::default());
     let secret = aws_sdk_secretsmanager::Client::new(&aws)
         .create_secret()
@@ -208,7 +166,7 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
         ("AMOCRM_BASE_URL", &fake.base_url()),
         ("AMOCRM_PIPELINE_ID", &DEFAULT_PIPELINE_ID.to_string()),
         ("AMOCRM_STATUS_KASPI", "10002"),
-        ("AWS_ENDPOINT_URL", &moto()),
+        ("AWS_ENDPOINT_URL", &landing_moto::endpoint()),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "eu-central-1"),
@@ -261,14 +219,14 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
     assert_eq!(bad["statusCode"], 422);
 
     // notify with the scheduled payload: exactly one SMS and one email; again: nothing.
-    let (sms_before, mail_before) = moto_sent().await;
+    let (sms_before, mail_before) = landing_moto::sent().await;
     let payload_file = dir.join("payload.json");
     std::fs::write(&payload_file, target.input().unwrap()).unwrap();
     let report = watch.invoke("notify", &payload_file);
     assert_eq!(report["sent"], 2, "{report}");
     let again = watch.invoke("notify", &payload_file);
     assert_eq!(again["claimed"], 0, "{again}");
-    let (sms, mail) = moto_sent().await;
+    let (sms, mail) = landing_moto::sent().await;
     assert_eq!(sms.len() - sms_before.len(), 1);
     assert_eq!(mail.len() - mail_before.len(), 1);
     let phone = stored.phone.valid().unwrap().as_str().to_owned();

@@ -8,88 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-    SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use landing_aws_dynamo::Tables;
 use landing_core::config::Env;
 use landing_core::domain::Form;
+use landing_moto::Recording;
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
-
-fn moto() -> String {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => e,
-        _ => panic!(
-            "MOTO_ENDPOINT is not set: run ./infra/with-moto.sh cargo test -p landing-aws-intake"
-        ),
-    }
-}
-
-/// Names every request by its AWS operation: DynamoDB's `X-Amz-Target`, or the Scheduler's REST
-/// method and first path segment.
-#[derive(Debug, Clone)]
-struct Recording {
-    inner: SharedHttpClient,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Recording {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-}
-
-impl HttpClient for Recording {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(RecordingConnector {
-            inner: self.inner.http_connector(settings, components),
-            seen: self.seen.clone(),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct RecordingConnector {
-    inner: SharedHttpConnector,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl HttpConnector for RecordingConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let operation = match request.headers().get("x-amz-target") {
-            Some(target) => target.to_owned(),
-            None => {
-                let path = request.uri().split("://").nth(1).unwrap_or_default();
-                let segment = path.split('/').nth(1).unwrap_or_default();
-                format!("{} /{segment}", request.method())
-            }
-        };
-        self.seen.lock().unwrap().push(operation);
-        self.inner.call(request)
-    }
-}
-
-async fn aws(http: Recording) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(Region::new("eu-central-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .http_client(http)
-        .load()
-        .await
-}
 
 fn request(fixture: &str) -> lambda_http::Request {
     let text = std::fs::read_to_string(Path::new(EVENTS).join(fixture)).unwrap();
@@ -100,24 +24,12 @@ const TRANSACT: &str = "DynamoDB_20120810.TransactWriteItems";
 const SCHEDULE: &str = "POST /schedules";
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
-    let http = Recording {
-        inner: aws_smithy_http_client::Builder::new().build_http(),
-        seen: Arc::default(),
-    };
-    let aws = aws(http.clone()).await;
-    let prefix = format!("calls{}_", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let tables = Tables::prefixed(&prefix);
-    landing_aws_dynamo::create_tables(&aws_sdk_dynamodb::Client::new(&aws), &tables)
-        .await
-        .unwrap();
-    let group = format!("{prefix}group");
-    aws_sdk_scheduler::Client::new(&aws)
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
+    let http = Recording::new();
+    let aws = landing_moto::sdk_config_with(http.clone()).await;
+    let tables = landing_moto::fresh_tables(&aws_sdk_dynamodb::Client::new(&aws)).await;
+    let group = landing_moto::schedule_group(&aws, "calls-").await;
     let env = Env::from_pairs([
         ("LEADS_TABLE", tables.leads.as_str()),
         ("NOTIFICATIONS_TABLE", tables.notifications.as_str()),

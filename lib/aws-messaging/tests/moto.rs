@@ -12,26 +12,12 @@ use landing_core::ports::{
 };
 use serde_json::Value;
 
-fn endpoint() -> String {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e,
-        _ => panic!(
-            "MOTO_ENDPOINT is not set: these tests need moto_server; run them as \
-             `./infra/with-moto.sh cargo test -p landing-aws-messaging`"
-        ),
-    }
-}
-
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("eu-central-1"))
-        .load()
-        .await
+    landing_moto::sdk_config().await
 }
 
 async fn moto_data() -> Value {
-    reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+    reqwest::get(format!("{}/moto-api/data.json", landing_moto::endpoint()))
         .await
         .expect("GET data.json")
         .json()
@@ -102,6 +88,7 @@ fn emails_to(data: &Value, to: &str) -> Vec<Value> {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn sms_publish_reaches_moto_with_number_and_body() {
     let conf = sdk_config().await;
     let sns = SnsSms::new(
@@ -125,6 +112,7 @@ async fn sms_publish_reaches_moto_with_number_and_body() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn sms_with_sender_id_is_published() {
     let conf = sdk_config().await;
     let sns = SnsSms::new(
@@ -148,6 +136,7 @@ async fn sms_with_sender_id_is_published() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn email_reaches_moto_with_subject_and_html() {
     let conf = sdk_config().await;
     let client = aws_sdk_sesv2::Client::new(&conf);
@@ -177,6 +166,7 @@ async fn email_reaches_moto_with_subject_and_html() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn email_subject_never_carries_a_line_break() {
     let conf = sdk_config().await;
     let client = aws_sdk_sesv2::Client::new(&conf);
@@ -199,6 +189,7 @@ async fn email_subject_never_carries_a_line_break() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn email_with_configuration_set_is_sent() {
     let conf = sdk_config().await;
     let client = aws_sdk_sesv2::Client::new(&conf);
@@ -227,6 +218,7 @@ async fn email_with_configuration_set_is_sent() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn unverified_sender_is_permanent() {
     let conf = sdk_config().await;
     let from = Email::parse(&format!("noreply@unverified-{}.example.com", unique())).unwrap();
@@ -250,6 +242,7 @@ async fn unverified_sender_is_permanent() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn config_from_env_builds_working_senders() {
     let conf = sdk_config().await;
     let client = aws_sdk_sesv2::Client::new(&conf);

@@ -112,12 +112,13 @@ pub fn __run_case<F: Future<Output = ()>>(case: F) {
 
 /// Expands to one test per contract case, for the adapter built by `$factory`: an expression
 /// evaluating to a future (e.g. `fresh()` for an `async fn fresh() -> impl Harness`) that is
-/// awaited once per case.
+/// awaited once per case. Attributes after the factory go on every case (an emulator-backed
+/// adapter passes `#[ignore = "needs moto: …"]`).
 #[macro_export]
 macro_rules! storage_contract_tests {
-    ($factory:expr $(,)?) => {
+    ($factory:expr $(, #[$attr:meta])* $(,)?) => {
         $crate::__contract_cases! {
-            $factory;
+            { $(#[$attr])* } $factory;
             lead_store: [
                 committed_lead_reads_back_field_for_field,
                 sparse_leads_read_back_field_for_field,
@@ -157,22 +158,31 @@ macro_rules! storage_contract_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __contract_cases {
-    ($factory:expr; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+    ($attrs:tt $factory:expr; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
         $(
             mod $module {
                 #[allow(unused_imports)]
                 use super::*;
 
-                $(
-                    #[test]
-                    fn $case() {
-                        $crate::__run_case(async {
-                            let harness = $factory.await;
-                            $crate::$module::$case(&harness).await;
-                        });
-                    }
-                )*
+                $( $crate::__contract_case!($attrs $module $case $factory); )*
             }
         )*
+    };
+}
+
+/// One case. The attributes travel as one `{ … }` token tree: a repetition of their own could
+/// not sit inside the repetition over cases.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_case {
+    ({ $(#[$attr:meta])* } $module:ident $case:ident $factory:expr) => {
+        #[test]
+        $(#[$attr])*
+        fn $case() {
+            $crate::__run_case(async {
+                let harness = $factory.await;
+                $crate::$module::$case(&harness).await;
+            });
+        }
     };
 }
