@@ -1,8 +1,10 @@
 //! The core's `CrmApi` port on the AmoCRM client: our deal requests as AmoCRM JSON.
 
 use async_trait::async_trait;
-use landing_core::crm::{CrmContact, CrmDeal};
-use landing_core::ports::{CreatedDeal, CrmApi, CrmError, DealContact, DealUpdate, NewDeal};
+use landing_core::crm::{
+    CreatedDeal, CrmContact, CrmDeal, CrmError, DealContact, DealUpdate, NewDeal,
+};
+use landing_core::ports::CrmApi;
 use serde_json::{Value, json};
 
 use crate::client::AmoClient;

@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::types::{
 use landing_core::domain::{
     Form, Lead, LeadId, Notification, PersonKey, Placement, Tracking, TrackingTouch,
 };
-use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, StoreError};
+use landing_core::ports::{Inspect, IntakeOutcome, IntakeWrite, LeadStore, StoreError};
 use landing_core::time::Backoff;
 
 use crate::DynamoStore;
@@ -489,7 +489,10 @@ impl LeadStore for DynamoStore {
     async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
         self.read_tracking(key).await
     }
+}
 
+#[async_trait]
+impl Inspect for DynamoStore {
     /// Via the `by-lead` GSI, so eventually consistent: rows committed a moment ago may be
     /// missing for a short while on real DynamoDB (moto is immediately consistent).
     async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {

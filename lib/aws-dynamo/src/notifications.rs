@@ -268,15 +268,16 @@ impl NotificationStore for DynamoStore {
         id: Uuid,
         attempt: u32,
         error: &str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.settle(
             id,
             attempt,
-            "SET #s = :failed, last_error = :e REMOVE claimed_until, due_shard, due_at",
+            "SET #s = :failed, last_error = :e, failed_at = :at REMOVE claimed_until, due_shard, due_at",
             vec![
                 (":failed", s(NotificationStatus::Failed.as_str())),
                 (":e", s(error)),
+                (":at", ts(now)),
             ],
         )
         .await

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use landing_amocrm_fake::{DEFAULT_LONG_LIVED_TOKEN, DEFAULT_PIPELINE_ID, FakeAmo, FakeConfig};
 use landing_aws_dynamo::DynamoStore;
 use landing_core::domain::{CrmStatus, LeadId, NotificationStatus};
-use landing_core::ports::LeadStore;
+use landing_core::ports::{Inspect, LeadStore};
 use serde_json::{Value, json};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");

@@ -17,7 +17,7 @@ use landing_core::domain::{CrmStatus, Form, LeadId, NotificationStatus};
 use landing_core::intake::{IntakeConfig, IntakeService, Submitted};
 use landing_core::notify::{Dispatcher, LocalScheduler, NotifyPayload, RetryPolicy, Templates};
 use landing_core::ports::{
-    EmailMessage, EmailSender, LeadStore, ManualClock, SendError, SmsMessage, SmsSender,
+    EmailMessage, EmailSender, Inspect, LeadStore, ManualClock, SendError, SmsMessage, SmsSender,
 };
 use landing_sqlite::SqliteStore;
 use serde_json::json;

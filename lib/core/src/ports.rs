@@ -1,14 +1,15 @@
-//! Ports: the small capabilities the use cases need. Adapters (SQLite, outbox file; later
-//! DynamoDB, Scheduler, SNS, SES) implement them, and every adapter of a port runs the same
-//! contract suite (`landing-contract`).
+//! Ports: the small capabilities the use cases need. Adapters implement them — SQLite, the
+//! in-process scheduler and the outbox file locally; DynamoDB, EventBridge Scheduler, SNS and SES
+//! on AWS; AmoCRM's API for the CRM — and every adapter of a storage port runs the same contract
+//! suite (`testing/contract`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use uuid::Uuid;
 
+use crate::crm::model::{CreatedDeal, CrmContact, CrmDeal, CrmError, DealUpdate, NewDeal};
 use crate::domain::{
     CorruptColumn, Email, IdempotencyRecord, Lead, LeadId, Notification, PersonKey, Phone,
     StoredResponse, Tracking, TrackingTouch,
@@ -74,6 +75,14 @@ pub trait LeadStore: Send + Sync {
     async fn commit_intake(&self, write: IntakeWrite) -> Result<IntakeOutcome, StoreError>;
     async fn get_lead(&self, id: LeadId) -> Result<Option<Lead>, StoreError>;
     async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError>;
+}
+
+/// Reads no step of the pipeline needs: what operators and tests look at. Kept out of the
+/// pipeline's ports so that a use case cannot come to depend on them (on DynamoDB they read
+/// an eventually consistent index).
+#[async_trait]
+pub trait Inspect: Send + Sync {
+    /// A lead's notification rows.
     async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError>;
 }
 
@@ -245,13 +254,15 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock tests move by hand.
+/// A clock tests move by hand (feature `test-support`).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<std::sync::Mutex<Timestamp>>);
+pub struct ManualClock(std::sync::Arc<std::sync::Mutex<Timestamp>>);
 
+#[cfg(any(test, feature = "test-support"))]
 impl ManualClock {
     pub fn new(at: Timestamp) -> Self {
-        ManualClock(Arc::new(std::sync::Mutex::new(at)))
+        ManualClock(std::sync::Arc::new(std::sync::Mutex::new(at)))
     }
 
     pub fn advance(&self, d: Duration) {
@@ -267,6 +278,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         self.0
@@ -274,57 +286,6 @@ impl Clock for ManualClock {
             .map(|t| *t)
             .unwrap_or_else(|p| *p.into_inner())
     }
-}
-
-/// A CRM call failed. `Transient`: retry later; `Permanent`: the same request will never work
-/// (validation error, bad credentials, blocked account) — the lead is marked failed with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CrmError {
-    #[error("{0}")]
-    Transient(String),
-    #[error("{0}")]
-    Permanent(String),
-}
-
-/// A contact to create together with a deal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewContact {
-    pub name: String,
-    pub phone: Option<Phone>,
-    pub email: Option<Email>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DealContact {
-    Existing(i64),
-    New(NewContact),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDeal {
-    /// Our lead id, echoed back by the CRM to map answers to requests.
-    pub request_id: String,
-    pub name: String,
-    pub pipeline_id: i64,
-    pub status_id: Option<i64>,
-    pub tags: Vec<String>,
-    pub utm: crate::domain::Utm,
-    pub referrer: Option<String>,
-    pub contact: DealContact,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CreatedDeal {
-    pub deal_id: i64,
-    pub contact_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DealUpdate {
-    pub deal_id: i64,
-    /// Stage move: `pipeline_id` and `status_id` always travel together.
-    pub stage: Option<(i64, i64)>,
-    pub tags_to_add: Vec<String>,
 }
 
 /// The CRM operations the sync needs (AmoCRM's REST API in production, a fake in tests).
@@ -335,12 +296,12 @@ pub trait CrmApi: Send + Sync {
         &self,
         query: &str,
         correlation_id: &str,
-    ) -> Result<Vec<crate::crm::CrmContact>, CrmError>;
+    ) -> Result<Vec<CrmContact>, CrmError>;
     async fn deals_by_id(
         &self,
         ids: &[i64],
         correlation_id: &str,
-    ) -> Result<Vec<crate::crm::CrmDeal>, CrmError>;
+    ) -> Result<Vec<CrmDeal>, CrmError>;
     /// Creates the deals (with their new or existing contact); answers in the same order.
     async fn create_deals(
         &self,

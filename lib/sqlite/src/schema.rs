@@ -84,6 +84,8 @@ const MIGRATIONS: &[&str] = &[
         expires_at    TEXT NOT NULL,
         updated_at    TEXT NOT NULL
     );",
+    // 3: when a notification was given up (mark_failed's instant used to be dropped).
+    "ALTER TABLE scheduled_notifications ADD COLUMN failed_at TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

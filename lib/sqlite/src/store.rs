@@ -8,7 +8,9 @@ use landing_core::domain::{
     IdempotencyRecord, Lead, LeadId, Notification, PersonKey, StoredLead, StoredNotification,
     StoredResponse, StoredTracking, Tracking, Utm,
 };
-use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError};
+use landing_core::ports::{
+    Inspect, IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError,
+};
 use landing_core::time;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
@@ -96,7 +98,7 @@ fn into_lead((mut row, warnings): (StoredLead, String)) -> Result<Lead, StoreErr
 
 const NOTIFICATION_COLUMNS: &str =
     "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
-    claimed_until, last_error, provider_message_id, sent_at";
+    claimed_until, last_error, provider_message_id, sent_at, failed_at";
 
 fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
     Ok(StoredNotification {
@@ -112,6 +114,7 @@ fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
         last_error: r.get(9)?,
         provider_message_id: r.get(10)?,
         sent_at: r.get(11)?,
+        failed_at: r.get(12)?,
     })
 }
 
@@ -160,7 +163,7 @@ fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
 fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreError> {
     let n = StoredNotification::from(n);
     c.prepare_cached(&format!(
-        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))
     .and_then(|mut st| {
         st.execute(params![
@@ -176,6 +179,7 @@ fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreErro
             n.last_error,
             n.provider_message_id,
             n.sent_at,
+            n.failed_at,
         ])
     })
     .map_err(unavailable)?;
@@ -401,7 +405,10 @@ impl LeadStore for SqliteStore {
         let key = key.clone();
         self.db.run(move |c| read_tracking(c, &key)).await
     }
+}
 
+#[async_trait]
+impl Inspect for SqliteStore {
     async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {
         let rows: Vec<StoredNotification> = self
             .db
@@ -490,7 +497,7 @@ impl NotificationStore for SqliteStore {
         id: Uuid,
         attempt: u32,
         error: &str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<bool, StoreError> {
         let error = error.to_owned();
         self.db
@@ -498,9 +505,9 @@ impl NotificationStore for SqliteStore {
                 settle(
                     c,
                     "UPDATE scheduled_notifications
-                        SET status = 'failed', last_error = ?3, claimed_until = NULL
+                        SET status = 'failed', last_error = ?3, failed_at = ?4, claimed_until = NULL
                       WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
-                    params![id.to_string(), attempt, error],
+                    params![id.to_string(), attempt, error, time::format(now)],
                 )
             })
             .await

@@ -228,7 +228,7 @@ pub async fn commit_row_due_at<H: Harness + ?Sized>(h: &H, send_at: Timestamp) -
 /// The stored rows of `lead`, sorted by id.
 pub async fn rows_of<H: Harness + ?Sized>(h: &H, lead: LeadId) -> Vec<Notification> {
     sorted(
-        h.leads()
+        h.inspect()
             .notifications_for_lead(lead)
             .await
             .expect("notifications_for_lead failed"),

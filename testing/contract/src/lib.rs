@@ -1,4 +1,5 @@
-//! Contract test suites for the storage ports (`LeadStore`, `NotificationStore`).
+//! Contract test suites for the storage ports (`LeadStore`, `NotificationStore`,
+//! `CrmStateStore`, `TokenStore`).
 //!
 //! Every adapter of a port runs the very same cases: an adapter's test file provides an async
 //! factory that returns a fresh, empty [`Harness`] and invokes [`storage_contract_tests!`]:
@@ -13,8 +14,8 @@
 //! ```
 //!
 //! That expands to one `#[test]` per case (each on its own multi-threaded Tokio runtime), named
-//! after the behaviour it checks and grouped in the modules `lead_store` and
-//! `notification_store`. Each case calls the factory once, so each case sees an empty store:
+//! after the behaviour it checks and grouped in the modules `lead_store`, `notification_store`,
+//! `crm_state_store` and `token_store`. Each case calls the factory once, so each case sees an empty store:
 //! cases such as "`next_due` is `None` when every row is settled" rely on that.
 //!
 //! Every case uses explicit instants (a fixed base plus offsets, see [`fixtures`]); nothing
@@ -26,49 +27,43 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use landing_core::ports::{LeadStore, NotificationStore};
+use landing_core::ports::{CrmStateStore, Inspect, LeadStore, NotificationStore, TokenStore};
 
+pub mod crm_state_store;
 pub mod fixtures;
 pub mod lead_store;
 pub mod notification_store;
+pub mod token_store;
 
-/// What a case gets to work with: the adapter's implementation of each port. Both handles must
-/// reach the same storage (notification rows are only ever created by `commit_intake`).
+/// What a case gets to work with: the adapter's implementation of each port. Every handle must
+/// reach the same storage (notification rows are only ever created by `commit_intake`, CRM state
+/// lives on the leads).
 pub trait Harness: Send + Sync {
     fn leads(&self) -> Arc<dyn LeadStore>;
     fn notifications(&self) -> Arc<dyn NotificationStore>;
+    fn crm(&self) -> Arc<dyn CrmStateStore>;
+    fn tokens(&self) -> Arc<dyn TokenStore>;
+    /// The reads cases use to look at what was written.
+    fn inspect(&self) -> Arc<dyn Inspect>;
 }
 
-/// A [`Harness`] over one store that implements both ports, optionally keeping a guard (a temp
+/// Every storage port at once, as each adapter provides them.
+pub trait Store: LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect {}
+
+impl<S: LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect> Store for S {}
+
+/// A [`Harness`] over one store that implements every port, optionally keeping a guard (a temp
 /// dir, a server handle...) alive until the harness is dropped.
 pub struct Stores {
-    leads: Arc<dyn LeadStore>,
-    notifications: Arc<dyn NotificationStore>,
-    // Declared last: dropped after the store handles.
+    store: Arc<dyn Store>,
+    // Declared last: dropped after the store handle.
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl Stores {
-    pub fn new<S>(store: S) -> Self
-    where
-        S: LeadStore + NotificationStore + 'static,
-    {
-        let store = Arc::new(store);
+    pub fn new<S: Store + 'static>(store: S) -> Self {
         Stores {
-            leads: store.clone(),
-            notifications: store,
-            _guard: None,
-        }
-    }
-
-    /// Two separate handles (e.g. two tables' adapters) sharing one backing store.
-    pub fn from_parts(
-        leads: Arc<dyn LeadStore>,
-        notifications: Arc<dyn NotificationStore>,
-    ) -> Self {
-        Stores {
-            leads,
-            notifications,
+            store: Arc::new(store),
             _guard: None,
         }
     }
@@ -82,11 +77,23 @@ impl Stores {
 
 impl Harness for Stores {
     fn leads(&self) -> Arc<dyn LeadStore> {
-        self.leads.clone()
+        self.store.clone()
     }
 
     fn notifications(&self) -> Arc<dyn NotificationStore> {
-        self.notifications.clone()
+        self.store.clone()
+    }
+
+    fn crm(&self) -> Arc<dyn CrmStateStore> {
+        self.store.clone()
+    }
+
+    fn tokens(&self) -> Arc<dyn TokenStore> {
+        self.store.clone()
+    }
+
+    fn inspect(&self) -> Arc<dyn Inspect> {
+        self.store.clone()
     }
 }
 
@@ -150,6 +157,18 @@ macro_rules! storage_contract_tests {
                 release_all_claims_hands_every_sending_row_back,
                 claim_due_honours_limit_and_takes_the_oldest_first,
                 claim_due_checks_send_at_against_due_by_and_leases_against_now,
+            ],
+            crm_state_store: [
+                pending_leads_are_listed_oldest_first_up_to_the_limit,
+                a_deal_is_remembered_at_once_and_never_creates_a_lead,
+                a_synced_lead_leaves_pending_and_its_ids_reach_the_persons_tracking_rows,
+                failures_are_counted_and_clipped_and_a_permanent_one_fails_the_lead,
+                requeue_hands_failed_leads_and_one_disabled_lead_back_to_the_sync,
+            ],
+            token_store: [
+                the_first_pair_is_stored_only_when_none_is_expected,
+                a_pair_is_replaced_only_with_the_current_refresh_token,
+                refreshers_racing_with_one_token_have_exactly_one_winner,
             ],
         }
     };

@@ -421,6 +421,7 @@ pub async fn mark_failed_is_final<H: Harness + ?Sized>(h: &H) {
     );
     assert_eq!(stored.provider_message_id, None);
     assert_eq!(stored.sent_at, None);
+    assert_eq!(stored.failed_at, Some(now), "when it was given up");
 
     let much_later = plus(now, hours(24 * 30));
     assert!(

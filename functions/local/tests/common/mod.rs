@@ -17,7 +17,9 @@ use landing_core::domain::{CrmStatus, Lead};
 use landing_core::domain::{Form, LeadId, Notification, PersonKey, Tracking};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::notify::LocalScheduler;
-use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, StoreError, SystemClock};
+use landing_core::ports::{
+    Inspect, IntakeOutcome, IntakeWrite, LeadStore, StoreError, SystemClock,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
@@ -334,9 +336,6 @@ impl LeadStore for DownStore {
     async fn get_tracking(&self, _key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
         Err(outage())
     }
-    async fn notifications_for_lead(&self, _id: LeadId) -> Result<Vec<Notification>, StoreError> {
-        Err(outage())
-    }
 }
 
 /// Holds every `commit_intake` until [`Gate::open`], so a request can be caught in flight;
@@ -393,9 +392,6 @@ impl LeadStore for GatedStore {
     }
     async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
         self.inner.get_tracking(key).await
-    }
-    async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {
-        self.inner.notifications_for_lead(id).await
     }
 }
 

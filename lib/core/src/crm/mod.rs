@@ -2,6 +2,7 @@
 //! knows about the person (DESIGN §6). The HTTP client lives in its own crate and only executes
 //! the [`Action`] decided here.
 
+pub mod model;
 pub mod policy;
 pub mod sync;
 
@@ -10,8 +11,8 @@ pub mod worker;
 pub use sync::{CrmSync, SyncOutcome, note_text};
 pub use worker::{CrmWorker, CrmWorkerConfig};
 
-pub use policy::{
-    Action, ContactRef, CrmContact, CrmDeal, CrmSettings, PolicyInput, STATUS_LOST, STATUS_WON,
-    best_contact, candidate_deal, contact_matches, decide, email_matches, matching_contacts,
-    phone_matches,
+pub use model::{
+    CreatedDeal, CrmContact, CrmDeal, CrmError, DealContact, DealUpdate, NewContact, NewDeal,
+    STATUS_LOST, STATUS_WON,
 };
+pub use policy::{Action, CrmSettings, PolicyInput, decide};

@@ -9,12 +9,10 @@
 //!   with its `pipeline_id` (§0.8, §4.3, §9);
 //! * a deal is open when its status is neither 142 nor 143 and it has no `closed_at` (§4.2).
 
+use super::model::{CrmContact, CrmDeal};
+#[cfg(test)]
+use super::model::{STATUS_LOST, STATUS_WON};
 use crate::domain::{Email, Form, PaymentMethod, Phone};
-
-/// AmoCRM's built-in "closed – won" stage, present in every pipeline.
-pub const STATUS_WON: i64 = 142;
-/// AmoCRM's built-in "closed – lost" stage, present in every pipeline.
-pub const STATUS_LOST: i64 = 143;
 
 /// Where deals go: configuration, not code (`AMOCRM_PIPELINE_ID` and the stage per payment
 /// method / for proftest). A stage left unset means "no stage for this": a new deal lands in the
@@ -64,38 +62,6 @@ impl CrmSettings {
     }
 }
 
-/// A contact as AmoCRM returned it from a search, values as stored (`"8 777 123-45-67"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrmContact {
-    pub id: i64,
-    pub name: String,
-    /// Values of the PHONE field only.
-    pub phones: Vec<String>,
-    /// Values of the EMAIL field only.
-    pub emails: Vec<String>,
-    /// `_embedded.leads[].id`: ids only, no status (§0.3).
-    pub lead_ids: Vec<i64>,
-    pub updated_at: i64,
-}
-
-/// A deal's details (`GET /api/v4/leads?filter[id][]=…&with=contacts`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrmDeal {
-    pub id: i64,
-    pub pipeline_id: i64,
-    pub status_id: i64,
-    pub updated_at: i64,
-    pub closed_at: Option<i64>,
-    pub contact_ids: Vec<i64>,
-}
-
-impl CrmDeal {
-    /// Neither won nor lost, and not closed.
-    pub fn is_open(&self) -> bool {
-        self.status_id != STATUS_WON && self.status_id != STATUS_LOST && self.closed_at.is_none()
-    }
-}
-
 /// Everything [`decide`] looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyInput<'a> {
@@ -117,19 +83,13 @@ pub struct PolicyInput<'a> {
     pub settings: &'a CrmSettings,
 }
 
-/// The contact a new deal is linked to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContactRef {
-    Existing(i64),
-    /// Create one from the lead (`leads/complex` with an embedded contact).
-    New,
-}
-
 /// What to do in AmoCRM for one lead. Tags are to be *appended* (`tags_to_add`), never set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     CreateDeal {
-        contact: ContactRef,
+        /// The existing contact to link the deal to; `None`: a new contact made from the lead
+        /// (`leads/complex` with an embedded contact).
+        existing_contact: Option<i64>,
         pipeline_id: i64,
         /// `None`: the pipeline's first stage.
         status_id: Option<i64>,
@@ -172,26 +132,30 @@ fn last10_digits(s: &str) -> String {
 
 /// A stored PHONE value is this phone: digits only, last ten compared, so `8 777 123 45 67`,
 /// `+7 777 123-45-67` and `7 (777) 1234567` all match `+77771234567`.
-pub fn phone_matches(raw: &str, phone: &Phone) -> bool {
+pub(crate) fn phone_matches(raw: &str, phone: &Phone) -> bool {
     let want = last10_digits(phone.as_str());
     !want.is_empty() && last10_digits(raw) == want
 }
 
 /// A stored EMAIL value is this address: trimmed, compared case-insensitively.
-pub fn email_matches(raw: &str, email: &Email) -> bool {
+pub(crate) fn email_matches(raw: &str, email: &Email) -> bool {
     raw.trim().to_lowercase() == email.match_key()
 }
 
 /// One of the contact's PHONE values is the lead's phone, or one of its EMAIL values the lead's
 /// email. Other fields never count: the search may have found the digits anywhere.
-pub fn contact_matches(contact: &CrmContact, phone: Option<&Phone>, email: Option<&Email>) -> bool {
+pub(crate) fn contact_matches(
+    contact: &CrmContact,
+    phone: Option<&Phone>,
+    email: Option<&Email>,
+) -> bool {
     phone.is_some_and(|p| contact.phones.iter().any(|raw| phone_matches(raw, p)))
         || email.is_some_and(|e| contact.emails.iter().any(|raw| email_matches(raw, e)))
 }
 
 /// The search hits that really are this person (or are the tracked contact), each once, in the
 /// order they were given.
-pub fn matching_contacts<'c>(
+pub(crate) fn matching_contacts<'c>(
     contacts: &'c [CrmContact],
     phone: Option<&Phone>,
     email: Option<&Email>,
@@ -237,7 +201,8 @@ fn candidate_among<'a>(input: &PolicyInput<'a>, people: &[&CrmContact]) -> Optio
 /// The deal this lead merges into: a deal of a matching contact (or the tracked deal) in the
 /// configured pipeline that is open or sits in a configured payment stage; the most recently
 /// updated wins, a tie goes to the higher id.
-pub fn candidate_deal<'a>(input: &PolicyInput<'a>) -> Option<&'a CrmDeal> {
+#[cfg(test)]
+pub(crate) fn candidate_deal<'a>(input: &PolicyInput<'a>) -> Option<&'a CrmDeal> {
     candidate_among(input, &matching(input))
 }
 
@@ -248,12 +213,6 @@ fn best_among(input: &PolicyInput<'_>, people: &[&CrmContact]) -> Option<i64> {
             .max_by_key(|c| (c.updated_at, c.id))
             .map(|c| c.id)
     })
-}
-
-/// The existing contact a new deal is linked to: the tracked contact, else the most recently
-/// updated matching contact (tie → higher id).
-pub fn best_contact(input: &PolicyInput<'_>) -> Option<i64> {
-    best_among(input, &matching(input))
 }
 
 /// `form`, source campaign and (ExpressCourse only) payment method: trimmed, empties dropped,
@@ -305,7 +264,7 @@ pub fn decide(input: &PolicyInput<'_>) -> Action {
             tags,
         },
         (None, form) => Action::CreateDeal {
-            contact: best_among(input, &people).map_or(ContactRef::New, ContactRef::Existing),
+            existing_contact: best_among(input, &people),
             pipeline_id: settings.pipeline_id,
             status_id: settings.stage_for_submission(form, input.payment_method),
             tags,
@@ -385,9 +344,9 @@ mod tests {
         t.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    fn create(contact: ContactRef, status_id: Option<i64>, t: &[&str]) -> Action {
+    fn create(existing_contact: Option<i64>, status_id: Option<i64>, t: &[&str]) -> Action {
         Action::CreateDeal {
-            contact,
+            existing_contact,
             pipeline_id: PIPE,
             status_id,
             tags: tags(t),
@@ -442,7 +401,7 @@ mod tests {
             deals: Vec::new(),
             source_campaign: "expresscourse_kenesary",
             settings: seed(),
-            want: create(ContactRef::New, Some(142), EC_KASPI),
+            want: create(None, Some(142), EC_KASPI),
         }
     }
 
@@ -463,7 +422,7 @@ mod tests {
             },
             Case {
                 name: "new person (no hits), proftest: create with a new contact in the first stage",
-                want: create(ContactRef::New, None, PT),
+                want: create(None, None, PT),
                 ..proftest()
             },
             Case {
@@ -472,7 +431,7 @@ mod tests {
                     stage_proftest: Some(61000009),
                     ..seed()
                 },
-                want: create(ContactRef::New, Some(61000009), PT),
+                want: create(None, Some(61000009), PT),
                 ..proftest()
             },
             Case {
@@ -483,7 +442,7 @@ mod tests {
                     deal(2, PIPE, STATUS_LOST, 400),
                 ],
                 settings: sane(),
-                want: create(ContactRef::Existing(10), Some(61000001), EC_KASPI),
+                want: create(Some(10), Some(61000001), EC_KASPI),
                 ..base()
             },
             Case {
@@ -533,7 +492,7 @@ mod tests {
                 contacts: vec![person(10, &[1])],
                 deals: vec![deal(1, PIPE, STATUS_WON, 500)],
                 settings: sane(),
-                want: create(ContactRef::Existing(10), Some(61000001), EC_KASPI),
+                want: create(Some(10), Some(61000001), EC_KASPI),
                 ..base()
             },
             Case {
@@ -543,7 +502,7 @@ mod tests {
                     closed_at: Some(450),
                     ..deal(1, PIPE, OPEN, 500)
                 }],
-                want: create(ContactRef::Existing(10), Some(142), EC_KASPI),
+                want: create(Some(10), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -569,7 +528,7 @@ mod tests {
                 name: "payment stage id in another pipeline never counts",
                 contacts: vec![person(10, &[1])],
                 deals: vec![deal(1, OTHER_PIPE, 142, 500)],
-                want: create(ContactRef::Existing(10), Some(142), EC_KASPI),
+                want: create(Some(10), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -596,14 +555,14 @@ mod tests {
                         ..deal(3, PIPE, OPEN, 500)
                     },
                 ],
-                want: create(ContactRef::New, Some(142), EC_KASPI),
+                want: create(None, Some(142), EC_KASPI),
                 ..base()
             },
             Case {
                 name: "phone stored as `8 777 123 45 67` matches the lead's +77771234567",
                 contacts: vec![contact(10, &["8 777 123 45 67"], &[], &[], 900)],
                 email: None,
-                want: create(ContactRef::Existing(10), Some(142), EC_KASPI),
+                want: create(Some(10), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -617,7 +576,7 @@ mod tests {
                 name: "email stored as ` Aigerim@Mail.KZ ` matches the lead's email",
                 phone: None,
                 contacts: vec![contact(10, &[], &[" Aigerim@Mail.KZ "], &[], 900)],
-                want: create(ContactRef::Existing(10), Some(142), EC_KASPI),
+                want: create(Some(10), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -679,13 +638,13 @@ mod tests {
                 tracked_contact_id: Some(50),
                 deals: vec![deal(5, PIPE, STATUS_LOST, 100)],
                 settings: sane(),
-                want: create(ContactRef::Existing(50), Some(61000001), EC_KASPI),
+                want: create(Some(50), Some(61000001), EC_KASPI),
                 ..base()
             },
             Case {
                 name: "tracked contact not yet in the search index: new deal linked to it",
                 tracked_contact_id: Some(50),
-                want: create(ContactRef::Existing(50), Some(142), EC_KASPI),
+                want: create(Some(50), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -700,7 +659,7 @@ mod tests {
                 name: "tracked contact wins over a more recently updated matching contact",
                 tracked_contact_id: Some(50),
                 contacts: vec![person(10, &[]), contact(50, &[], &[EMAIL], &[], 1)],
-                want: create(ContactRef::Existing(50), Some(142), EC_KASPI),
+                want: create(Some(50), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -710,7 +669,7 @@ mod tests {
                     contact(12, &[], &[EMAIL], &[], 300),
                     contact(11, &["+77771234567"], &[], &[], 200),
                 ],
-                want: create(ContactRef::Existing(12), Some(142), EC_KASPI),
+                want: create(Some(12), Some(142), EC_KASPI),
                 ..base()
             },
             Case {
@@ -733,7 +692,7 @@ mod tests {
                     ..seed()
                 },
                 want: create(
-                    ContactRef::New,
+                    None,
                     None,
                     &["expresscourse", "expresscourse_kenesary", "robokassa"],
                 ),
@@ -750,7 +709,7 @@ mod tests {
             Case {
                 name: "proftest ignores a stray payment method in stage and tags",
                 payment_method: Some(PaymentMethod::Kaspi),
-                want: create(ContactRef::New, None, PT),
+                want: create(None, None, PT),
                 ..proftest()
             },
             Case {
@@ -764,19 +723,19 @@ mod tests {
             Case {
                 name: "tags never duplicated: proftest campaign without a slug",
                 source_campaign: "proftest",
-                want: create(ContactRef::New, None, &["proftest"]),
+                want: create(None, None, &["proftest"]),
                 ..proftest()
             },
             Case {
                 name: "tags never duplicated: a campaign equal to the payment method (any case) appears once",
                 source_campaign: " KASPI ",
-                want: create(ContactRef::New, Some(142), &["expresscourse", "KASPI"]),
+                want: create(None, Some(142), &["expresscourse", "KASPI"]),
                 ..base()
             },
             Case {
                 name: "tags never empty: a blank campaign is dropped",
                 source_campaign: "  ",
-                want: create(ContactRef::New, Some(142), &["expresscourse", "kaspi"]),
+                want: create(None, Some(142), &["expresscourse", "kaspi"]),
                 ..base()
             },
             Case {
@@ -785,13 +744,13 @@ mod tests {
                 email: None,
                 contacts: vec![person(10, &[1])],
                 deals: vec![deal(1, PIPE, OPEN, 500)],
-                want: create(ContactRef::New, Some(142), EC_KASPI),
+                want: create(None, Some(142), EC_KASPI),
                 ..base()
             },
             Case {
                 name: "a matching contact's deal without fetched details is not a candidate",
                 contacts: vec![person(10, &[1])],
-                want: create(ContactRef::Existing(10), Some(142), EC_KASPI),
+                want: create(Some(10), Some(142), EC_KASPI),
                 ..base()
             },
         ]
@@ -1054,10 +1013,10 @@ mod tests {
                     .map(|c| c.id)
                     .collect();
             match &action {
-                Action::CreateDeal { contact, pipeline_id, status_id, .. } => {
+                Action::CreateDeal { existing_contact, pipeline_id, status_id, .. } => {
                     prop_assert_eq!(*pipeline_id, settings.pipeline_id);
                     prop_assert_eq!(*status_id, settings.stage_for_submission(form, payment_method));
-                    if let ContactRef::Existing(id) = contact {
+                    if let Some(id) = existing_contact {
                         prop_assert!(tracked_contact_id == Some(*id) || matching_ids.contains(id));
                     }
                     prop_assert!(candidate_deal(&input).is_none());

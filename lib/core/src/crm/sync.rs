@@ -12,14 +12,10 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::sync::OwnedMutexGuard;
 
-use super::policy::{
-    Action, ContactRef, CrmContact, CrmDeal, CrmSettings, PolicyInput, decide, matching_contacts,
-};
+use super::model::{CrmContact, CrmDeal, CrmError, DealContact, DealUpdate, NewContact, NewDeal};
+use super::policy::{Action, CrmSettings, PolicyInput, decide, matching_contacts};
 use crate::domain::{CrmStatus, Email, Form, Lead, LeadId, PersonKey, Phone};
-use crate::ports::{
-    Clock, CrmApi, CrmError, CrmStateStore, DealContact, DealUpdate, LeadStore, NewContact,
-    NewDeal, StoreError,
-};
+use crate::ports::{Clock, CrmApi, CrmStateStore, LeadStore, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
@@ -266,7 +262,7 @@ impl CrmSync {
             };
             let action = decide(&self.input(g, lead, deals));
             if let Action::CreateDeal {
-                contact,
+                existing_contact,
                 pipeline_id,
                 status_id,
                 tags,
@@ -274,7 +270,7 @@ impl CrmSync {
             {
                 creates.push((
                     i,
-                    new_deal(lead, g, *contact, *pipeline_id, *status_id, tags),
+                    new_deal(lead, g, *existing_contact, *pipeline_id, *status_id, tags),
                 ));
             }
             first_actions.push((i, action));
@@ -536,7 +532,7 @@ fn merge_update(
 fn new_deal(
     lead: &Lead,
     g: &Group,
-    contact: ContactRef,
+    existing_contact: Option<i64>,
     pipeline_id: i64,
     status_id: Option<i64>,
     tags: &[String],
@@ -553,9 +549,9 @@ fn new_deal(
         tags: tags.to_vec(),
         utm: lead.utm.clone(),
         referrer: lead.referrer.clone(),
-        contact: match contact {
-            ContactRef::Existing(id) => DealContact::Existing(id),
-            ContactRef::New => DealContact::New(NewContact {
+        contact: match existing_contact {
+            Some(id) => DealContact::Existing(id),
+            None => DealContact::New(NewContact {
                 name: lead.name.clone(),
                 phone: g.phone.clone(),
                 email: g.email.clone(),

@@ -341,6 +341,8 @@ pub struct StoredNotification {
     pub provider_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
 }
 
 impl From<&Notification> for StoredNotification {
@@ -358,6 +360,7 @@ impl From<&Notification> for StoredNotification {
             last_error: x.last_error.clone(),
             provider_message_id: x.provider_message_id.clone(),
             sent_at: x.sent_at.map(crate::time::format),
+            failed_at: x.failed_at.map(crate::time::format),
         }
     }
 }
@@ -394,6 +397,10 @@ impl StoredNotification {
             sent_at: self
                 .sent_at
                 .map(|t| ts(&t, "scheduled_notifications.sent_at"))
+                .transpose()?,
+            failed_at: self
+                .failed_at
+                .map(|t| ts(&t, "scheduled_notifications.failed_at"))
                 .transpose()?,
         })
     }
@@ -475,6 +482,8 @@ pub struct Notification {
     pub last_error: Option<String>,
     pub provider_message_id: Option<String>,
     pub sent_at: Option<Timestamp>,
+    /// When the row was given up as `failed`.
+    pub failed_at: Option<Timestamp>,
 }
 
 impl Notification {
@@ -518,6 +527,7 @@ impl Notification {
             last_error: None,
             provider_message_id: None,
             sent_at: None,
+            failed_at: None,
         }
     }
 }
