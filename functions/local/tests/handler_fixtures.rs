@@ -203,7 +203,7 @@ async fn check_stored(h: &Harness, want: &Value, ans: &Answer, idempotency_key: 
     );
     if let Some(name) = want.get("name") {
         ensure!(
-            lead.name == *name,
+            lead.name.as_str() == *name,
             "stored name {:?}, expected {name}",
             lead.name
         );
@@ -251,7 +251,7 @@ async fn check_stored(h: &Harness, want: &Value, ans: &Answer, idempotency_key: 
 
     // One notification per valid channel, due NOTIFY_DELAY after the lead.
     let rows = h.notifications(id).await;
-    let channels: BTreeSet<&str> = rows.iter().map(|n| n.channel.as_str()).collect();
+    let channels: BTreeSet<&str> = rows.iter().map(|n| n.channel().as_str()).collect();
     let want_channels: BTreeSet<&str> = want["channels"]
         .as_array()
         .ok_or("lead.channels missing")?
@@ -269,22 +269,22 @@ async fn check_stored(h: &Harness, want: &Value, ans: &Answer, idempotency_key: 
         want_channels.len()
     );
     for n in &rows {
-        let recipient = match n.channel {
+        let recipient = match n.channel() {
             Channel::Sms => lead.phone.valid().map(|p| p.as_str().to_owned()),
             Channel::Email => lead.email.valid().map(|e| e.as_str().to_owned()),
         };
         ensure!(
-            Some(&n.recipient) == recipient.as_ref(),
+            Some(n.recipient.as_str()) == recipient.as_deref(),
             "{} notification goes to the wrong recipient",
-            n.channel.as_str()
+            n.channel().as_str()
         );
         ensure!(
             n.status == NotificationStatus::Pending && n.attempts == 0,
             "{} notification is not fresh",
-            n.channel.as_str()
+            n.channel().as_str()
         );
         ensure!(
-            n.source_campaign == lead.source_campaign.as_str(),
+            n.source_campaign == lead.source_campaign,
             "notification source_campaign differs from the lead's"
         );
         ensure!(
@@ -1030,7 +1030,7 @@ async fn an_invalid_second_contact_is_kept_raw_and_its_channel_skipped() {
         h.notifications(lead.id)
             .await
             .iter()
-            .map(|n| n.channel)
+            .map(|n| n.channel())
             .collect::<Vec<_>>(),
         vec![Channel::Sms]
     );

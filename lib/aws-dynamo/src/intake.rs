@@ -497,7 +497,7 @@ impl Inspect for DynamoStore {
     /// missing for a short while on real DynamoDB (moto is immediately consistent).
     async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {
         let mut rows = self.query_by_lead(id).await?;
-        rows.sort_by(|a, b| (a.channel.as_str(), a.id).cmp(&(b.channel.as_str(), b.id)));
+        rows.sort_by(|a, b| (a.channel().as_str(), a.id).cmp(&(b.channel().as_str(), b.id)));
         Ok(rows)
     }
 }

@@ -220,7 +220,9 @@ pub(crate) fn token_expires_at(t: &TokenItem) -> Result<Timestamp, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use landing_core::domain::{Channel, Contact, CrmState, CrmStatus, Form, SourceCampaign};
+    use landing_core::domain::{
+        Contact, CrmState, CrmStatus, Form, PersonName, Phone, Recipient, SourceCampaign,
+    };
 
     fn at(ms: i64) -> Timestamp {
         Timestamp::from_millisecond(ms).unwrap()
@@ -233,7 +235,7 @@ mod tests {
             created_at: at(1_767_225_600_123),
             form: Form::ProfTest,
             source_campaign: SourceCampaign::new(Form::ProfTest, None),
-            name: "A".into(),
+            name: PersonName::parse("A").unwrap(),
             email: Contact::Absent,
             phone: Contact::Invalid("12".into()),
             payment_method: None,
@@ -264,8 +266,7 @@ mod tests {
     fn due_attributes_follow_the_status() {
         let mut x = Notification::pending(
             LeadId::new(),
-            Channel::Sms,
-            "+77771234567".into(),
+            Recipient::Sms(Phone::parse("+77771234567").unwrap()),
             &SourceCampaign::new(Form::ProfTest, None),
             at(1_000),
         );

@@ -156,7 +156,7 @@ impl IntakeService {
             created_at: now,
             form,
             source_campaign: submission.source_campaign.clone(),
-            name: submission.name.as_str().to_owned(),
+            name: submission.name.clone(),
             email: submission.email.clone(),
             phone: submission.phone.clone(),
             payment_method: submission.payment_method,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use landing_core::domain::{
     Contact, CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification,
-    PaymentMethod, PersonKey, Phone, SourceCampaign, StoredResponse, TrackingTouch, Utm,
+    PaymentMethod, PersonKey, PersonName, Phone, SourceCampaign, StoredResponse, TrackingTouch,
+    Utm,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, StoreError};
 use landing_core::time;
@@ -119,7 +120,7 @@ pub fn lead(person: &Person, form: Form, created_at: Timestamp) -> Lead {
         created_at,
         form,
         source_campaign: SourceCampaign::new(form, None),
-        name: "Айгерим Касымова".to_owned(),
+        name: PersonName::parse("Айгерим Касымова").expect("a valid name"),
         email: Contact::Valid(person.email.clone()),
         phone: Contact::Valid(person.phone.clone()),
         payment_method: match form {

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use landing_core::domain::{
-    Contact, CrmState, CrmStatus, Email, Form, Lead, LeadId, PaymentMethod, PersonKey, Phone, Slug,
-    SourceCampaign, Tracking, Utm,
+    Contact, CrmState, CrmStatus, Email, Form, Lead, LeadId, PaymentMethod, PersonKey, PersonName,
+    Phone, Slug, SourceCampaign, Tracking, Utm,
 };
 use landing_core::ports::IntakeOutcome;
 use serde_json::json;
@@ -67,7 +67,7 @@ pub async fn committed_lead_reads_back_field_for_field<H: Harness + ?Sized>(h: &
         created_at: at(millis(1_234)),
         form: Form::ExpressCourse,
         source_campaign: SourceCampaign::new(Form::ExpressCourse, Some(&slug)),
-        name: "Айгерим Қасымова-Núñez 🎓 O'Brien".to_owned(),
+        name: PersonName::parse("Айгерим Қасымова-Núñez 🎓 O'Brien").expect("a valid name"),
         email: Contact::Invalid("aigerim at mail dot kz".to_owned()),
         phone: Contact::Valid(person.phone.clone()),
         payment_method: Some(PaymentMethod::Halyk),
@@ -237,7 +237,7 @@ pub async fn commit_never_overwrites_an_existing_lead<H: Harness + ?Sized>(h: &H
         let key = format!("expresscourse:{}", unique_key());
         let clash = Lead {
             id: original.id,
-            name: "Someone Else".to_owned(),
+            name: PersonName::parse("Someone Else").expect("a valid name"),
             ..lead(&intruder, Form::ExpressCourse, at(secs(3)))
         };
         let outcome = h
@@ -499,9 +499,17 @@ pub async fn tracking_accumulates_first_and_last_touch_and_form_counts<H: Harnes
         assert_eq!(t.key, key);
         assert_eq!(t.first_seen, at(mins(0)), "first_seen");
         assert_eq!(t.last_seen, at(mins(120)), "last_seen");
-        assert_eq!(t.first_campaign, "proftest_kenesary", "first_campaign");
+        assert_eq!(
+            t.first_campaign.as_str(),
+            "proftest_kenesary",
+            "first_campaign"
+        );
         assert_eq!(t.first_utm, l1_utm, "first_utm");
-        assert_eq!(t.last_campaign, "proftest_arystan", "last_campaign");
+        assert_eq!(
+            t.last_campaign.as_str(),
+            "proftest_arystan",
+            "last_campaign"
+        );
         assert_eq!(t.last_utm, Utm::default(), "last_utm");
         assert_eq!(t.last_lead_id, l3_id, "last_lead_id");
         assert_eq!((t.proftest_count, t.expresscourse_count), (2, 1), "counts");
@@ -532,9 +540,9 @@ pub async fn tracking_keeps_last_touch_when_an_older_lead_arrives_late<H: Harnes
         .await
         .expect("tracking row");
     assert_eq!(t.first_seen, at(mins(10)));
-    assert_eq!(t.first_campaign, "proftest_a");
+    assert_eq!(t.first_campaign.as_str(), "proftest_a");
     assert_eq!(t.last_seen, at(mins(30)));
-    assert_eq!(t.last_campaign, "expresscourse_b");
+    assert_eq!(t.last_campaign.as_str(), "expresscourse_b");
     assert_eq!(t.last_lead_id, newer_id);
     assert_eq!((t.proftest_count, t.expresscourse_count), (1, 1));
     assert_eq!(t.last_payment_method, Some(PaymentMethod::Kaspi));

@@ -84,7 +84,7 @@ fn claimed(pending: &Notification, now: jiff::Timestamp) -> Notification {
 fn assert_claimed(got: &Notification, pending: &Notification, now: jiff::Timestamp) {
     assert_eq!(got.id, pending.id);
     assert_eq!(got.lead_id, pending.lead_id);
-    assert_eq!(got.channel, pending.channel);
+    assert_eq!(got.channel(), pending.channel());
     assert_eq!(got.recipient, pending.recipient);
     assert_eq!(got.source_campaign, pending.source_campaign);
     assert_eq!(

@@ -31,18 +31,21 @@ pub enum SyncOutcome {
 
 /// Per-person-key async locks, so two syncs of one person never interleave.
 #[derive(Default)]
-struct KeyLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+struct KeyLocks(std::sync::Mutex<HashMap<PersonKey, Arc<tokio::sync::Mutex<()>>>>);
 
 impl KeyLocks {
-    async fn lock_all(&self, keys: &BTreeSet<String>) -> Vec<OwnedMutexGuard<()>> {
-        let mutexes: Vec<Arc<tokio::sync::Mutex<()>>> = match self.0.lock() {
-            Ok(mut map) => {
-                map.retain(|_, m| Arc::strong_count(m) > 1);
-                keys.iter()
-                    .map(|k| map.entry(k.clone()).or_default().clone())
-                    .collect()
-            }
-            Err(_) => vec![],
+    async fn lock_all(&self, keys: &BTreeSet<PersonKey>) -> Vec<OwnedMutexGuard<()>> {
+        let mutexes: Vec<Arc<tokio::sync::Mutex<()>>> = {
+            // A poisoned map still maps keys to their locks; giving up the locks instead would
+            // give up the one-deal-per-person serialisation.
+            let mut map = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.retain(|_, m| Arc::strong_count(m) > 1);
+            keys.iter()
+                .map(|k| map.entry(k.clone()).or_default().clone())
+                .collect()
         };
         // BTreeSet order: every caller takes the locks in the same order, so no deadlock.
         let mut guards = Vec::with_capacity(mutexes.len());
@@ -69,7 +72,7 @@ type CreateResult = Result<(i64, Option<i64>), CrmError>;
 /// One person's leads in this batch, oldest first, and what we learn about them.
 struct Group {
     leads: Vec<Lead>,
-    keys: BTreeSet<String>,
+    keys: BTreeSet<PersonKey>,
     phone: Option<Phone>,
     email: Option<Email>,
     tracked_deal: Option<i64>,
@@ -135,12 +138,9 @@ impl CrmSync {
         let mut outcomes: Vec<(LeadId, SyncOutcome)> = Vec::new();
         let mut keys = BTreeSet::new();
         for id in ids {
-            match self.leads.get_lead(*id).await {
-                Ok(Some(lead)) => {
-                    keys.extend(lead.person_keys().iter().map(|k| k.as_str().to_owned()))
-                }
-                Ok(None) => {}
-                Err(_) => {}
+            // A lead that cannot be read now is re-read under the locks below, and reported then.
+            if let Ok(Some(lead)) = self.leads.get_lead(*id).await {
+                keys.extend(lead.person_keys());
             }
         }
         let _guards = self.locks.lock_all(&keys).await;
@@ -160,9 +160,8 @@ impl CrmSync {
             }
         }
         let deals = self.read_deals(&mut groups).await;
-        let mut plans = self.create_deals(&mut groups, &deals).await;
-        self.update_and_annotate(&mut groups, &deals, &mut plans)
-            .await;
+        let plans = self.create_deals(&mut groups, &deals).await;
+        self.update_and_annotate(&mut groups, &deals, &plans).await;
         outcomes.extend(self.settle(groups).await);
         outcomes
     }
@@ -177,11 +176,8 @@ impl CrmSync {
                 g.tracked_contact = g.tracked_contact.or(lead.crm.amocrm_contact_id);
             }
         }
-        for key in g.keys.clone() {
-            let Ok(key) = PersonKey::from_stored(&key) else {
-                continue;
-            };
-            if let Some(t) = self.leads.get_tracking(&key).await? {
+        for key in &g.keys {
+            if let Some(t) = self.leads.get_tracking(key).await? {
                 g.tracked_deal = g.tracked_deal.or(t.amocrm_lead_id);
                 g.tracked_contact = g.tracked_contact.or(t.amocrm_contact_id);
             }
@@ -345,7 +341,7 @@ impl CrmSync {
         &self,
         groups: &mut [Group],
         deals: &[CrmDeal],
-        first: &mut [(usize, Action)],
+        first: &[(usize, Action)],
     ) {
         let mut updates: Vec<DealUpdate> = Vec::new();
         let mut touched: Vec<usize> = Vec::new();
@@ -360,16 +356,10 @@ impl CrmSync {
                     (0, Some(a)) => a.clone(),
                     _ => {
                         // Later leads of the person act on the deal the first one settled on.
-                        let synthetic = g.deal.map(|(id, contact)| CrmDeal {
-                            id,
-                            pipeline_id: self.settings.pipeline_id,
-                            status_id: 0,
-                            updated_at: i64::MAX,
-                            closed_at: None,
-                            contact_ids: contact.into_iter().collect(),
-                        });
                         let mut known: Vec<CrmDeal> = deals.to_vec();
-                        known.extend(synthetic);
+                        known.extend(g.deal.map(|(id, contact)| {
+                            settled_deal(id, contact, self.settings.pipeline_id)
+                        }));
                         decide(&self.input(g, lead, &known))
                     }
                 };
@@ -416,24 +406,14 @@ impl CrmSync {
         if !updates.is_empty()
             && let Err(e) = self.api.update_deals(&updates, &cid).await
         {
-            let stop = Stop::from(e);
-            for i in &touched {
-                if let Some(g) = groups.get_mut(*i) {
-                    g.stop = Some(stop.clone());
-                }
-            }
+            stop_all(groups, &touched, Stop::from(e));
             return;
         }
         let batch: Vec<(i64, String)> = notes.iter().map(|(_, d, t)| (*d, t.clone())).collect();
         if !batch.is_empty()
             && let Err(e) = self.api.add_notes(&batch, &cid).await
         {
-            let stop = Stop::from(e);
-            for i in &touched {
-                if let Some(g) = groups.get_mut(*i) {
-                    g.stop = Some(stop.clone());
-                }
-            }
+            stop_all(groups, &touched, Stop::from(e));
         }
     }
 
@@ -441,11 +421,7 @@ impl CrmSync {
         let now: Timestamp = self.clock.now();
         let mut out = Vec::new();
         for g in groups {
-            let keys: Vec<PersonKey> = g
-                .keys
-                .iter()
-                .filter_map(|k| PersonKey::from_stored(k).ok())
-                .collect();
+            let keys: Vec<PersonKey> = g.keys.iter().cloned().collect();
             for lead in &g.leads {
                 let outcome = match (&g.stop, g.deal) {
                     (None, Some((deal, contact))) => match self
@@ -497,6 +473,29 @@ impl CrmSync {
     }
 }
 
+/// One failed call of a phase stops every group that took part in it.
+fn stop_all(groups: &mut [Group], which: &[usize], stop: Stop) {
+    for i in which {
+        if let Some(g) = groups.get_mut(*i) {
+            g.stop = Some(stop.clone());
+        }
+    }
+}
+
+/// The deal a person's first lead in this batch settled on, as the policy sees it for their
+/// later leads: open (stage 0 is no real stage — AmoCRM's ids are positive — so it is neither
+/// won, lost nor a payment stage) and the most recently updated, so it is their candidate.
+fn settled_deal(id: i64, contact: Option<i64>, pipeline_id: i64) -> CrmDeal {
+    CrmDeal {
+        id,
+        pipeline_id,
+        status_id: 0,
+        updated_at: i64::MAX,
+        closed_at: None,
+        contact_ids: contact.into_iter().collect(),
+    }
+}
+
 fn correlation_id(g: &Group) -> String {
     g.leads
         .first()
@@ -543,7 +542,7 @@ fn new_deal(
     };
     NewDeal {
         request_id: lead.id.to_string(),
-        name: format!("{title}: {}", lead.name),
+        name: format!("{title}: {}", lead.name.as_str()),
         pipeline_id,
         status_id,
         tags: tags.to_vec(),
@@ -552,7 +551,7 @@ fn new_deal(
         contact: match existing_contact {
             Some(id) => DealContact::Existing(id),
             None => DealContact::New(NewContact {
-                name: lead.name.clone(),
+                name: lead.name.as_str().to_owned(),
                 phone: g.phone.clone(),
                 email: g.email.clone(),
             }),
@@ -608,11 +607,7 @@ pub fn note_text(lead: &Lead) -> String {
 fn group_by_person(leads: Vec<Lead>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for lead in leads {
-        let keys: BTreeSet<String> = lead
-            .person_keys()
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect();
+        let keys: BTreeSet<PersonKey> = lead.person_keys().into_iter().collect();
         let (mut same, rest): (Vec<Group>, Vec<Group>) =
             groups.into_iter().partition(|g| !g.keys.is_disjoint(&keys));
         groups = rest;

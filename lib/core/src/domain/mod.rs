@@ -1,7 +1,11 @@
 //! The domain: values that parse on construction, and the records the pipeline stores. No I/O.
 
 mod contact;
+mod idempotency;
 mod lead;
+mod notification;
+mod stored;
+mod tracking;
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,11 +13,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use contact::{Contact, Email, EmailError, Phone, PhoneError};
-pub use lead::{
-    Channel, CorruptColumn, CrmState, CrmStatus, IdempotencyRecord, Lead, LeadId, Notification,
-    NotificationStatus, PersonKey, Placement, StoredLead, StoredNotification, StoredResponse,
-    StoredTracking, Tracking, TrackingTouch, Utm,
-};
+pub use idempotency::{IdempotencyRecord, StoredResponse};
+pub use lead::{CrmState, CrmStatus, Lead, LeadId, Utm};
+pub use notification::{Channel, Notification, NotificationStatus, Recipient};
+pub use stored::{CorruptColumn, StoredLead, StoredNotification, StoredTracking};
+pub use tracking::{PersonKey, Placement, Tracking, TrackingTouch};
 
 /// Which landing page a lead came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

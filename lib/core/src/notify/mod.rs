@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::domain::{Channel, Email, Lead, LeadId, Notification, Phone};
+use crate::domain::{Lead, LeadId, Notification, Recipient};
 use crate::ports::{
     Clock, EmailMessage, EmailSender, LeadStore, MessageMeta, NotificationStore, SendError,
     SmsMessage, SmsSender, StoreError,
@@ -162,12 +162,8 @@ impl Dispatcher {
                 return Outcome::Unsettled;
             }
         };
-        let span = tracing::info_span!("notify", correlation_id = %lead.correlation_id, lead_id = %lead.id, notification_id = %n.id, channel = n.channel.as_str(), attempt = n.attempts);
-        let result = match self.send(&n, &lead).await {
-            Ok(result) => result,
-            Err(permanent) => Err(SendError::Permanent(permanent)),
-        };
-        let outcome = match result {
+        let span = tracing::info_span!("notify", correlation_id = %lead.correlation_id, lead_id = %lead.id, notification_id = %n.id, channel = n.channel().as_str(), attempt = n.attempts);
+        let outcome = match self.send(&n, &lead).await {
             Ok(provider_id) => match self
                 .notifications
                 .mark_sent(n.id, n.attempts, &provider_id, self.clock.now())
@@ -201,9 +197,13 @@ impl Dispatcher {
                     .release(n.id, n.attempts, &reason, retry_at)
                     .await
                 {
-                    Ok(_) => {
+                    Ok(true) => {
                         tracing::warn!(parent: &span, reason = %reason, retry_at = %retry_at, "transient send failure; retrying later");
                         Outcome::Retried
+                    }
+                    Ok(false) => {
+                        tracing::warn!(parent: &span, reason = %reason, "transient send failure, and the claim had been taken over meanwhile");
+                        Outcome::LostClaim
                     }
                     Err(e) => {
                         tracing::error!(parent: &span, error = %crate::error_chain(&e), "could not release claim; the lease will");
@@ -213,56 +213,43 @@ impl Dispatcher {
             }
         };
         if outcome == Outcome::Sent {
-            tracing::info!(parent: &span, to = %masked_recipient(&n), "notification sent");
+            tracing::info!(parent: &span, to = %n.recipient.masked(), "notification sent");
         }
         outcome
     }
 
-    /// Renders and sends. The outer `Err` is a problem with our own data (unusable recipient,
-    /// broken template): permanent by nature.
-    async fn send(
-        &self,
-        n: &Notification,
-        lead: &Lead,
-    ) -> Result<Result<String, SendError>, String> {
+    /// Renders and sends. A template that cannot render is a problem with our own data, not the
+    /// provider's: permanent by nature.
+    async fn send(&self, n: &Notification, lead: &Lead) -> Result<String, SendError> {
         let meta = MessageMeta {
             notification_id: n.id,
             lead_id: n.lead_id,
-            source_campaign: n.source_campaign.clone(),
+            source_campaign: n.source_campaign.as_str().to_owned(),
             correlation_id: lead.correlation_id.clone(),
         };
-        match n.channel {
-            Channel::Sms => {
-                let to = Phone::parse(&n.recipient).map_err(|e| format!("recipient {e}"))?;
-                let rendered = self
-                    .templates
-                    .sms(lead)
-                    .map_err(|e| format!("template: {e}"))?;
-                Ok(self
-                    .sms
+        let template = |e: minijinja::Error| SendError::Permanent(format!("template: {e}"));
+        match &n.recipient {
+            Recipient::Sms(to) => {
+                let rendered = self.templates.sms(lead).map_err(template)?;
+                self.sms
                     .send_sms(&SmsMessage {
                         meta,
-                        to,
+                        to: to.clone(),
                         body: rendered.body,
                     })
-                    .await)
+                    .await
             }
-            Channel::Email => {
-                let to = Email::parse(&n.recipient).map_err(|e| format!("recipient {e}"))?;
-                let r = self
-                    .templates
-                    .email(lead)
-                    .map_err(|e| format!("template: {e}"))?;
-                Ok(self
-                    .email
+            Recipient::Email(to) => {
+                let r = self.templates.email(lead).map_err(template)?;
+                self.email
                     .send_email(&EmailMessage {
                         meta,
-                        to,
+                        to: to.clone(),
                         subject: r.subject,
                         text: r.text,
                         html: r.html,
                     })
-                    .await)
+                    .await
             }
         }
     }
@@ -273,22 +260,19 @@ impl Dispatcher {
             .mark_failed(n.id, n.attempts, reason, self.clock.now())
             .await
         {
-            Ok(_) => {
-                tracing::warn!(notification_id = %n.id, lead_id = %n.lead_id, channel = n.channel.as_str(), reason, "notification failed");
+            Ok(true) => {
+                tracing::warn!(notification_id = %n.id, lead_id = %n.lead_id, channel = n.channel().as_str(), reason, "notification failed");
                 Outcome::Failed
+            }
+            Ok(false) => {
+                tracing::warn!(notification_id = %n.id, lead_id = %n.lead_id, reason, "notification failed, but the claim had been taken over meanwhile");
+                Outcome::LostClaim
             }
             Err(e) => {
                 tracing::error!(notification_id = %n.id, error = %crate::error_chain(&e), "could not mark failed");
                 Outcome::Unsettled
             }
         }
-    }
-}
-
-fn masked_recipient(n: &Notification) -> String {
-    match n.channel {
-        Channel::Sms => crate::mask::phone(&n.recipient),
-        Channel::Email => crate::mask::email(&n.recipient),
     }
 }
 

@@ -199,7 +199,7 @@ impl Templates {
         let body = self.render_part(
             lead.form,
             "sms",
-            first_name(&lead.name),
+            lead.name.first(),
             lead.payment_method,
             lead.source_campaign.as_str(),
         )?;
@@ -209,7 +209,7 @@ impl Templates {
     }
 
     pub fn email(&self, lead: &Lead) -> Result<RenderedEmail, minijinja::Error> {
-        let name = first_name(&lead.name);
+        let name = lead.name.first();
         let campaign = lead.source_campaign.as_str();
         Ok(RenderedEmail {
             subject: header_safe(&self.render_part(
@@ -223,10 +223,6 @@ impl Templates {
             html: self.render_part(lead.form, "html", name, lead.payment_method, campaign)?,
         })
     }
-}
-
-fn first_name(full: &str) -> &str {
-    full.split_whitespace().next().unwrap_or(full)
 }
 
 /// A header value: control characters (CR/LF above all) become spaces, runs of whitespace one
@@ -256,7 +252,7 @@ mod tests {
             created_at: jiff::Timestamp::UNIX_EPOCH,
             form,
             source_campaign: SourceCampaign::new(form, None),
-            name: name.to_owned(),
+            name: crate::domain::PersonName::parse(name).unwrap(),
             email: Contact::Absent,
             phone: Contact::Absent,
             payment_method: pm,
