@@ -35,6 +35,13 @@ if [ -n "$linked" ]; then
     exit 1
 fi
 
+echo "==> landing-local's default build links no AWS SDK"
+# LANDING_TRANSPORT=aws is the opt-in `aws` feature: a newcomer's first build skips the SDK.
+if cargo tree --locked -p landing-local -e normal --prefix none | awk '{print $1}' | grep -qE '^(aws-sdk-|aws-config|aws-smithy)'; then
+    echo "landing-local links the AWS SDK without --features aws" >&2
+    exit 1
+fi
+
 echo "==> python tools (.venv: moto, SAM CLI, cfn-lint, cargo-lambda, zig)"
 ./infra/venv.sh
 
@@ -47,6 +54,8 @@ echo "==> cargo test (AWS parts against moto)"
 cargo build --locked -p landing-proftest -p landing-submit -p landing-notify -p landing-crm-sync -p landing-sweeper
 # Emulator tests are #[ignore]d for a plain `cargo test`; here they all run.
 ./infra/with-moto.sh cargo test --workspace --locked -- --include-ignored
+# landing-local with its opt-in AWS transport, against the same emulator.
+./infra/with-moto.sh cargo test --locked -p landing-local --features aws --test e2e -- --include-ignored aws_transport
 
 echo "==> sam build for the template's architecture"
 ./infra/sam-build.sh

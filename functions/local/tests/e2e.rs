@@ -744,6 +744,8 @@ mod crm {
 }
 
 /// `LANDING_TRANSPORT=aws`: the same worker sends through the real SNS/SES adapters (moto).
+/// Needs a landing-local built with the `aws` feature (infra/check.sh runs it so).
+#[cfg(feature = "aws")]
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
 async fn aws_transport_sends_through_sns_and_ses() {

@@ -26,7 +26,6 @@ use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 // The error helpers are the same smithy types re-exported by every SDK crate.
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use landing_core::config::{ConfigError, Env};
 use landing_core::domain::Email;
 use landing_core::ports::{EmailMessage, EmailSender, SendError, SmsMessage, SmsSender};
 
@@ -43,86 +42,7 @@ pub const TAG_LEAD_ID: &str = "leadId";
 pub const TAG_NOTIFICATION_ID: &str = "notificationId";
 pub const TAG_SOURCE_CAMPAIGN: &str = "sourceCampaign";
 
-/// What the AWS transports need besides their clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessagingConfig {
-    /// Sender of every email (`EMAIL_FROM`); its address or domain must be verified in SES.
-    pub email_from: Email,
-    /// SES configuration set for event publishing (`SES_CONFIGURATION_SET`, optional).
-    pub configuration_set: Option<String>,
-    /// Alphanumeric SMS sender ID (`SMS_SENDER_ID`, optional; must be registered where the
-    /// destination country requires it, e.g. Kazakhstan).
-    pub sms_sender_id: Option<String>,
-}
-
-impl MessagingConfig {
-    pub const VARS: &'static [&'static str] =
-        &["EMAIL_FROM", "SES_CONFIGURATION_SET", "SMS_SENDER_ID"];
-
-    /// Reads `EMAIL_FROM` (required), `SES_CONFIGURATION_SET` and `SMS_SENDER_ID` (optional).
-    /// Every error names its variable.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let raw_from = env
-            .get("EMAIL_FROM")
-            .ok_or_else(|| ConfigError::new("EMAIL_FROM", "is required"))?;
-        let email_from = Email::parse(raw_from)
-            .map_err(|e| ConfigError::new("EMAIL_FROM", format!("{raw_from:?} {e}")))?;
-        // `Email::parse` lets a display-name form (`Shop <a@example.com>`) through; the sender
-        // must be a bare address, since it is also what SES checks against verified identities.
-        if email_from
-            .as_str()
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;:\"()[]\\".contains(c))
-        {
-            return Err(ConfigError::new(
-                "EMAIL_FROM",
-                format!("{raw_from:?} must be a bare address such as noreply@example.com"),
-            ));
-        }
-        let configuration_set = match env.get("SES_CONFIGURATION_SET") {
-            None => None,
-            Some(name) if is_valid_configuration_set(name) => Some(name.to_owned()),
-            Some(name) => {
-                return Err(ConfigError::new(
-                    "SES_CONFIGURATION_SET",
-                    format!("{name:?} must be 1-64 ASCII letters, digits, '_' or '-'"),
-                ));
-            }
-        };
-        let sms_sender_id = match env.get("SMS_SENDER_ID") {
-            None => None,
-            Some(id) if is_valid_sender_id(id) => Some(id.to_owned()),
-            Some(id) => {
-                return Err(ConfigError::new(
-                    "SMS_SENDER_ID",
-                    format!(
-                        "{id:?} must be 3-11 ASCII letters and digits with at least one letter"
-                    ),
-                ));
-            }
-        };
-        Ok(MessagingConfig {
-            email_from,
-            configuration_set,
-            sms_sender_id,
-        })
-    }
-}
-
-/// SMS sender ID rule: 3–11 ASCII letters and digits, at least one letter, no spaces.
-pub fn is_valid_sender_id(id: &str) -> bool {
-    (3..=11).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric())
-        && id.bytes().any(|b| b.is_ascii_alphabetic())
-}
-
-/// SES configuration set names: 1–64 ASCII letters, digits, `_` and `-`.
-pub fn is_valid_configuration_set(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use landing_core::config::{MessagingConfig, is_valid_configuration_set, is_valid_sender_id};
 
 /// Makes `raw` a valid SES message-tag value: every character other than ASCII letters, digits,
 /// `_` and `-` becomes `_`, and the result is cut to 256 characters.

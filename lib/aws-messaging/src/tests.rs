@@ -1,4 +1,4 @@
-//! Unit tests: configuration, validators, and error classification. Classification is driven by
+//! Unit tests: message building and error classification. Classification is driven by
 //! real SDK clients talking to a canned HTTP server on a loopback port (so the SDK's own error
 //! parsing is exercised) and, for what only a real service says, to moto.
 
@@ -9,100 +9,6 @@ use landing_core::ports::MessageMeta;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
-
-fn env(pairs: &[(&str, &str)]) -> Env {
-    Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-}
-
-#[test]
-fn config_reads_every_variable() {
-    let c = MessagingConfig::from_env(&env(&[
-        ("EMAIL_FROM", " Noreply@Example.COM "),
-        ("SES_CONFIGURATION_SET", "landing-events"),
-        ("SMS_SENDER_ID", "Kenesary1"),
-    ]))
-    .unwrap();
-    assert_eq!(c.email_from.as_str(), "Noreply@example.com");
-    assert_eq!(c.configuration_set.as_deref(), Some("landing-events"));
-    assert_eq!(c.sms_sender_id.as_deref(), Some("Kenesary1"));
-
-    let c = MessagingConfig::from_env(&env(&[
-        ("EMAIL_FROM", "noreply@example.com"),
-        ("SES_CONFIGURATION_SET", ""),
-    ]))
-    .unwrap();
-    assert_eq!(c.configuration_set, None);
-    assert_eq!(c.sms_sender_id, None);
-}
-
-#[test]
-fn config_errors_name_their_variable() {
-    for (pairs, var) in [
-        (vec![], "EMAIL_FROM"),
-        (vec![("EMAIL_FROM", "   ")], "EMAIL_FROM"),
-        (vec![("EMAIL_FROM", "not-an-address")], "EMAIL_FROM"),
-        (vec![("EMAIL_FROM", "a@b")], "EMAIL_FROM"),
-        (vec![("EMAIL_FROM", "Shop <a@example.com>")], "EMAIL_FROM"),
-        (vec![("EMAIL_FROM", "<a@example.com>")], "EMAIL_FROM"),
-        (
-            vec![("EMAIL_FROM", "a@example.com, b@example.com")],
-            "EMAIL_FROM",
-        ),
-        (
-            vec![
-                ("EMAIL_FROM", "a@example.com"),
-                ("SES_CONFIGURATION_SET", "has space"),
-            ],
-            "SES_CONFIGURATION_SET",
-        ),
-        (
-            vec![("EMAIL_FROM", "a@example.com"), ("SMS_SENDER_ID", "AB")],
-            "SMS_SENDER_ID",
-        ),
-        (
-            vec![("EMAIL_FROM", "a@example.com"), ("SMS_SENDER_ID", "123456")],
-            "SMS_SENDER_ID",
-        ),
-        (
-            vec![
-                ("EMAIL_FROM", "a@example.com"),
-                ("SMS_SENDER_ID", "ABCDEFGHIJKL"),
-            ],
-            "SMS_SENDER_ID",
-        ),
-        (
-            vec![
-                ("EMAIL_FROM", "a@example.com"),
-                ("SMS_SENDER_ID", "My Shop"),
-            ],
-            "SMS_SENDER_ID",
-        ),
-    ] {
-        let err = MessagingConfig::from_env(&env(&pairs)).unwrap_err();
-        assert_eq!(err.var, var, "{pairs:?}: {err}");
-        assert!(err.to_string().starts_with(var), "{err}");
-    }
-}
-
-#[test]
-fn sender_id_rule() {
-    for ok in ["ABC", "Kenesary", "A1234567890", "1a2", "kz2025"] {
-        assert!(is_valid_sender_id(ok), "{ok}");
-    }
-    for bad in [
-        "",
-        "AB",
-        "123",
-        "12345678901",
-        "ABCDEFGHIJKL",
-        "AB C",
-        "AB-C",
-        "AB_C",
-        "Кенесары",
-    ] {
-        assert!(!is_valid_sender_id(bad), "{bad}");
-    }
-}
 
 #[test]
 fn tag_values_are_sanitised_to_ses_characters() {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::PaymentMethod;
+use crate::domain::{Email, PaymentMethod};
 use crate::notify::{RetryPolicy, TemplateError, Templates};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -199,9 +199,176 @@ impl NotifySettings {
     }
 }
 
+/// The SNS/SES transports' settings, shared by the AWS notify function and landing-local's
+/// `LANDING_TRANSPORT=aws` (plain configuration: the SDK clients live in
+/// `landing-aws-messaging`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagingConfig {
+    /// Sender of every email (`EMAIL_FROM`); its address or domain must be verified in SES.
+    pub email_from: Email,
+    /// SES configuration set for event publishing (`SES_CONFIGURATION_SET`, optional).
+    pub configuration_set: Option<String>,
+    /// Alphanumeric SMS sender ID (`SMS_SENDER_ID`, optional; must be registered where the
+    /// destination country requires it, e.g. Kazakhstan).
+    pub sms_sender_id: Option<String>,
+}
+
+impl MessagingConfig {
+    pub const VARS: &'static [&'static str] =
+        &["EMAIL_FROM", "SES_CONFIGURATION_SET", "SMS_SENDER_ID"];
+
+    /// Reads `EMAIL_FROM` (required), `SES_CONFIGURATION_SET` and `SMS_SENDER_ID` (optional).
+    /// Every error names its variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw_from = env
+            .get("EMAIL_FROM")
+            .ok_or_else(|| ConfigError::new("EMAIL_FROM", "is required"))?;
+        // `Email` is a bare address (no display-name form), which is also what SES checks
+        // against the verified identities.
+        let email_from = Email::parse(raw_from)
+            .map_err(|e| ConfigError::new("EMAIL_FROM", format!("{raw_from:?} {e}")))?;
+        let configuration_set = match env.get("SES_CONFIGURATION_SET") {
+            None => None,
+            Some(name) if is_valid_configuration_set(name) => Some(name.to_owned()),
+            Some(name) => {
+                return Err(ConfigError::new(
+                    "SES_CONFIGURATION_SET",
+                    format!("{name:?} must be 1-64 ASCII letters, digits, '_' or '-'"),
+                ));
+            }
+        };
+        let sms_sender_id = match env.get("SMS_SENDER_ID") {
+            None => None,
+            Some(id) if is_valid_sender_id(id) => Some(id.to_owned()),
+            Some(id) => {
+                return Err(ConfigError::new(
+                    "SMS_SENDER_ID",
+                    format!(
+                        "{id:?} must be 3-11 ASCII letters and digits with at least one letter"
+                    ),
+                ));
+            }
+        };
+        Ok(MessagingConfig {
+            email_from,
+            configuration_set,
+            sms_sender_id,
+        })
+    }
+}
+
+/// SMS sender ID rule: 3–11 ASCII letters and digits, at least one letter, no spaces.
+pub fn is_valid_sender_id(id: &str) -> bool {
+    (3..=11).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && id.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// SES configuration set names: 1–64 ASCII letters, digits, `_` and `-`.
+pub fn is_valid_configuration_set(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn config_reads_every_variable() {
+        let c = MessagingConfig::from_env(&env(&[
+            ("EMAIL_FROM", " Noreply@Example.COM "),
+            ("SES_CONFIGURATION_SET", "landing-events"),
+            ("SMS_SENDER_ID", "Kenesary1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.email_from.as_str(), "Noreply@example.com");
+        assert_eq!(c.configuration_set.as_deref(), Some("landing-events"));
+        assert_eq!(c.sms_sender_id.as_deref(), Some("Kenesary1"));
+
+        let c = MessagingConfig::from_env(&env(&[
+            ("EMAIL_FROM", "noreply@example.com"),
+            ("SES_CONFIGURATION_SET", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.configuration_set, None);
+        assert_eq!(c.sms_sender_id, None);
+    }
+
+    #[test]
+    fn config_errors_name_their_variable() {
+        for (pairs, var) in [
+            (vec![], "EMAIL_FROM"),
+            (vec![("EMAIL_FROM", "   ")], "EMAIL_FROM"),
+            (vec![("EMAIL_FROM", "not-an-address")], "EMAIL_FROM"),
+            (vec![("EMAIL_FROM", "a@b")], "EMAIL_FROM"),
+            (vec![("EMAIL_FROM", "Shop <a@example.com>")], "EMAIL_FROM"),
+            (vec![("EMAIL_FROM", "<a@example.com>")], "EMAIL_FROM"),
+            (
+                vec![("EMAIL_FROM", "a@example.com, b@example.com")],
+                "EMAIL_FROM",
+            ),
+            (
+                vec![
+                    ("EMAIL_FROM", "a@example.com"),
+                    ("SES_CONFIGURATION_SET", "has space"),
+                ],
+                "SES_CONFIGURATION_SET",
+            ),
+            (
+                vec![("EMAIL_FROM", "a@example.com"), ("SMS_SENDER_ID", "AB")],
+                "SMS_SENDER_ID",
+            ),
+            (
+                vec![("EMAIL_FROM", "a@example.com"), ("SMS_SENDER_ID", "123456")],
+                "SMS_SENDER_ID",
+            ),
+            (
+                vec![
+                    ("EMAIL_FROM", "a@example.com"),
+                    ("SMS_SENDER_ID", "ABCDEFGHIJKL"),
+                ],
+                "SMS_SENDER_ID",
+            ),
+            (
+                vec![
+                    ("EMAIL_FROM", "a@example.com"),
+                    ("SMS_SENDER_ID", "My Shop"),
+                ],
+                "SMS_SENDER_ID",
+            ),
+        ] {
+            let err = MessagingConfig::from_env(&env(&pairs)).unwrap_err();
+            assert_eq!(err.var, var, "{pairs:?}: {err}");
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn sender_id_rule() {
+        for ok in ["ABC", "Kenesary", "A1234567890", "1a2", "kz2025"] {
+            assert!(is_valid_sender_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "AB",
+            "123",
+            "12345678901",
+            "ABCDEFGHIJKL",
+            "AB C",
+            "AB-C",
+            "AB_C",
+            "Кенесары",
+        ] {
+            assert!(!is_valid_sender_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_accept_humantime_and_name_the_variable_when_bad() {

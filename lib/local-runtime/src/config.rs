@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use http::HeaderValue;
 use landing_amocrm::{AMOCRM_VARS, AmoSettings};
-use landing_aws_messaging::MessagingConfig;
+use landing_core::config::MessagingConfig;
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
 
 const LOCAL_VARS: &[&str] = &[
@@ -32,16 +32,36 @@ pub struct LocalConfig {
     pub cors: Cors,
     /// `None`: no AmoCRM credentials, the sync is disabled.
     pub crm: Option<AmoSettings>,
-    pub transport: Transport,
+    pub senders: Senders,
 }
 
-/// Where SMS and email go.
+/// Where SMS and email go (`LANDING_TRANSPORT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
+pub enum Senders {
     /// Appended to `outbox.jsonl` in the data dir.
     Outbox,
-    /// Real SNS (SMS) and SES v2 (email), with AWS's default credential chain.
+    /// Real SNS (SMS) and SES v2 (email), with AWS's default credential chain. Only in a build
+    /// with the `aws` feature: a newcomer's first build should not compile the AWS SDK.
+    #[cfg(feature = "aws")]
     Aws(MessagingConfig),
+}
+
+impl Senders {
+    #[cfg(feature = "aws")]
+    fn aws(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Senders::Aws(MessagingConfig::from_env(env)?))
+    }
+
+    #[cfg(not(feature = "aws"))]
+    fn aws(env: &Env) -> Result<Self, ConfigError> {
+        // Checked anyway, so the message about the feature is the only one left to act on.
+        MessagingConfig::from_env(env)?;
+        Err(ConfigError::new(
+            "LANDING_TRANSPORT",
+            "\"aws\" needs a landing-local built with the `aws` feature \
+             (cargo run --release -p landing-local --features aws)",
+        ))
+    }
 }
 
 impl LocalConfig {
@@ -66,9 +86,9 @@ impl LocalConfig {
             ],
             &known,
         )?;
-        let transport = match env.get("LANDING_TRANSPORT") {
-            None | Some("outbox") => Transport::Outbox,
-            Some("aws") => Transport::Aws(MessagingConfig::from_env(env)?),
+        let senders = match env.get("LANDING_TRANSPORT") {
+            None | Some("outbox") => Senders::Outbox,
+            Some("aws") => Senders::aws(env)?,
             Some(other) => {
                 return Err(ConfigError::new(
                     "LANDING_TRANSPORT",
@@ -89,7 +109,7 @@ impl LocalConfig {
             notify: NotifySettings::from_env(env)?,
             cors: cors(env.get("CORS_ALLOWED_ORIGINS"))?,
             crm: AmoSettings::from_env(env)?,
-            transport,
+            senders,
         })
     }
 }
@@ -148,6 +168,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "aws")]
     fn aws_transport_needs_a_sender_address() {
         let err =
             LocalConfig::from_env(&Env::from_pairs([("LANDING_TRANSPORT", "aws")])).unwrap_err();
@@ -157,7 +178,19 @@ mod tests {
             ("EMAIL_FROM", "school@mail.kz"),
         ]))
         .unwrap();
-        assert!(matches!(c.transport, Transport::Aws(_)));
+        assert!(matches!(c.senders, Senders::Aws(_)));
+    }
+
+    #[test]
+    #[cfg(not(feature = "aws"))]
+    fn aws_transport_without_the_feature_names_the_feature() {
+        let err = LocalConfig::from_env(&Env::from_pairs([
+            ("LANDING_TRANSPORT", "aws"),
+            ("EMAIL_FROM", "school@mail.kz"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "LANDING_TRANSPORT");
+        assert!(err.reason.contains("--features aws"), "{err}");
     }
 
     #[test]

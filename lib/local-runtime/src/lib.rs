@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderName, Method, header};
 use landing_amocrm::RetryConfig;
-use landing_aws_messaging::{SesEmail, SnsSms};
 use landing_core::crm::{CrmSync, CrmWorker, CrmWorkerConfig};
 use landing_core::domain::{CrmStatus, Form};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
@@ -28,7 +27,7 @@ use landing_core::ports::{Clock, EmailSender, SmsSender, SystemClock};
 use landing_core::submission::MAX_BODY_BYTES;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{Cors, LocalConfig, Transport};
+pub use config::{Cors, LocalConfig, Senders};
 pub use landing_core::config::{ConfigError, Env};
 pub use outbox::Outbox;
 
@@ -81,19 +80,13 @@ pub async fn run(
 
     let templates = config.notify.templates()?;
     let store = Arc::new(landing_sqlite::open(&data_dir.join("landing.db"))?);
-    let (sms, email): (Arc<dyn SmsSender>, Arc<dyn EmailSender>) = match &config.transport {
-        Transport::Outbox => {
+    let (sms, email): (Arc<dyn SmsSender>, Arc<dyn EmailSender>) = match &config.senders {
+        Senders::Outbox => {
             let outbox = Arc::new(Outbox::new(data_dir.join("outbox.jsonl")));
             (outbox.clone(), outbox)
         }
-        Transport::Aws(messaging) => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            tracing::info!("sending SMS through SNS and email through SES");
-            (
-                Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&aws), messaging)),
-                Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&aws), messaging)),
-            )
-        }
+        #[cfg(feature = "aws")]
+        Senders::Aws(messaging) => aws_senders(messaging).await,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = LocalScheduler::new();
@@ -189,6 +182,20 @@ pub async fn run(
         );
     }
     served.map_err(RunError::Serve)
+}
+
+/// SNS and SES v2 with AWS's default credential chain.
+#[cfg(feature = "aws")]
+async fn aws_senders(
+    messaging: &landing_core::config::MessagingConfig,
+) -> (Arc<dyn SmsSender>, Arc<dyn EmailSender>) {
+    use landing_aws_messaging::{SesEmail, SnsSms};
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    tracing::info!("sending SMS through SNS and email through SES");
+    (
+        Arc::new(SnsSms::new(aws_sdk_sns::Client::new(&aws), messaging)),
+        Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&aws), messaging)),
+    )
 }
 
 fn lock_data_dir(dir: &Path) -> Result<File, RunError> {
