@@ -1,16 +1,33 @@
 //! `landing-local`: the lead pipeline on one machine. Configuration: README "Configuration";
-//! operator commands: README "Operator commands".
+//! commands: `landing-local --help`.
 
+use std::process::ExitCode;
+
+use clap::Parser;
+use landing_local_runtime::cli::{Cli, Command};
 use landing_local_runtime::{Env, LocalConfig, admin};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    // Usage errors exit 2 and --help/--version 0, before any configuration is read.
+    let cli = Cli::parse();
     landing_telemetry::init();
+    // One clear message with its causes, and no backtrace even under RUST_BACKTRACE=1: these
+    // are configuration and runtime errors for an operator, not bugs.
+    match run(cli.command.unwrap_or(Command::Serve)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("landing-local: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(command: Command) -> anyhow::Result<()> {
     let config = LocalConfig::from_env(&Env::from_process())?;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match admin::parse(&args)? {
-        Some(command) => println!("{}", admin::execute(command, &config).await?),
-        None => landing_local_runtime::run(config, shutdown_signal()).await?,
+    match command {
+        Command::Serve => landing_local_runtime::run(config, shutdown_signal()).await?,
+        operator => println!("{}", admin::execute(operator, &config).await?),
     }
     Ok(())
 }

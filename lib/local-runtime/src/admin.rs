@@ -9,57 +9,26 @@ use std::sync::Arc;
 
 use landing_amocrm::{AmoClient, AmoSettings, RetryConfig};
 use landing_core::crm::{STATUS_LOST, STATUS_WON};
-use landing_core::domain::LeadId;
-use landing_core::ports::{CrmStateStore, Requeue};
+use landing_core::ports::CrmStateStore;
 
 use crate::LocalConfig;
+use crate::cli::{AmoCommand, Command, CrmCommand};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    AmoCheck,
-    AmoAuth { code: String },
-    Resync(Requeue),
-}
-
-pub const USAGE: &str = "usage: landing-local [amocrm check | amocrm auth --code CODE | crm resync LEAD_ID | crm resync --failed]";
-
+/// What a command could not do, with its cause chain, for the operator.
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// `Ok(None)`: no arguments, run the server.
-pub fn parse(args: &[String]) -> Result<Option<Command>, AdminError> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] => Ok(None),
-        ["amocrm", "check"] => Ok(Some(Command::AmoCheck)),
-        ["amocrm", "auth", "--code", code] if !code.is_empty() => Ok(Some(Command::AmoAuth {
-            code: (*code).to_owned(),
-        })),
-        ["crm", "resync", "--failed"] => Ok(Some(Command::Resync(Requeue::AllFailed))),
-        ["crm", "resync", id] => id
-            .parse::<LeadId>()
-            .map(|id| Some(Command::Resync(Requeue::Lead(id))))
-            .map_err(|_| AdminError::Usage(format!("{id:?} is not a lead id\n{USAGE}"))),
-        _ => Err(AdminError::Usage(USAGE.to_owned())),
-    }
-}
+#[error("{0}")]
+pub struct AdminError(pub String);
 
 fn open_store(config: &LocalConfig) -> Result<Arc<landing_sqlite::SqliteStore>, AdminError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| AdminError::Failed(format!("data dir: {e}")))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| AdminError(format!("data dir: {e}")))?;
     landing_sqlite::open(&config.data_dir.join("landing.db"))
         .map(Arc::new)
-        .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))
+        .map_err(|e| AdminError(landing_core::error_chain(&e)))
 }
 
 fn crm(config: &LocalConfig) -> Result<&AmoSettings, AdminError> {
     config.crm.as_ref().ok_or_else(|| {
-        AdminError::Failed("no AmoCRM credentials configured (AMOCRM_ACCESS_TOKEN, or AMOCRM_CLIENT_ID/SECRET/REDIRECT_URI)".into())
+        AdminError("no AmoCRM credentials configured (AMOCRM_ACCESS_TOKEN, or AMOCRM_CLIENT_ID/SECRET/REDIRECT_URI)".into())
     })
 }
 
@@ -69,13 +38,16 @@ fn client(
 ) -> Result<AmoClient, AdminError> {
     settings
         .client(store, RetryConfig::default())
-        .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))
+        .map_err(|e| AdminError(landing_core::error_chain(&e)))
 }
 
-/// Runs the command; the `Ok` text is the report for the operator.
+/// Runs an operator command; the `Ok` text is the report for the operator.
 pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, AdminError> {
     match cmd {
-        Command::AmoCheck => {
+        Command::Serve => Err(AdminError(
+            "serve is not an operator command; run it with landing_local_runtime::run".into(),
+        )),
+        Command::Amocrm(AmoCommand::Check) => {
             let settings = crm(config)?;
             let client = client(settings, open_store(config)?)?;
             let pipeline = landing_amocrm::endpoints::pipeline(
@@ -84,37 +56,37 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
                 "amocrm-check",
             )
             .await
-            .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?
+            .map_err(|e| AdminError(landing_core::error_chain(&e)))?
             .ok_or_else(|| {
-                AdminError::Failed(format!(
+                AdminError(format!(
                     "AMOCRM_PIPELINE_ID: pipeline {} does not exist in this account",
                     settings.crm.pipeline_id
                 ))
             })?;
             check_report(settings, &pipeline.name, &pipeline.stages)
         }
-        Command::AmoAuth { code } => {
+        Command::Amocrm(AmoCommand::Auth { code }) => {
             let settings = crm(config)?;
             let client = client(settings, open_store(config)?)?;
             let oauth = client.oauth().ok_or_else(|| {
-                AdminError::Failed("a long-lived token (AMOCRM_ACCESS_TOKEN) is configured; there is no code to exchange".into())
+                AdminError("a long-lived token (AMOCRM_ACCESS_TOKEN) is configured; there is no code to exchange".into())
             })?;
             let pair = oauth
                 .exchange_code(&code)
                 .await
-                .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?;
+                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
             Ok(format!(
                 "AmoCRM token pair stored in {}; access token valid until {}",
                 config.data_dir.join("landing.db").display(),
                 pair.expires_at
             ))
         }
-        Command::Resync(which) => {
+        Command::Crm(CrmCommand::Resync(args)) => {
             let store = open_store(config)?;
             let n = store
-                .requeue_crm(which)
+                .requeue_crm(args.which())
                 .await
-                .map_err(|e| AdminError::Failed(landing_core::error_chain(&e)))?;
+                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
             Ok(format!(
                 "{n} lead(s) set back to crm_status=pending; a running landing-local syncs them within a minute, otherwise the next start does"
             ))
@@ -173,40 +145,10 @@ pub fn check_report(
     if errors.is_empty() {
         Ok(out.join("\n"))
     } else {
-        Err(AdminError::Failed(format!(
+        Err(AdminError(format!(
             "{}\n{}",
             out.join("\n"),
             errors.join("\n")
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arguments_parse_into_commands() {
-        let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-        assert_eq!(parse(&[]).unwrap(), None);
-        assert_eq!(
-            parse(&args("amocrm check")).unwrap(),
-            Some(Command::AmoCheck)
-        );
-        assert_eq!(
-            parse(&args("amocrm auth --code abc")).unwrap(),
-            Some(Command::AmoAuth { code: "abc".into() })
-        );
-        assert_eq!(
-            parse(&args("crm resync --failed")).unwrap(),
-            Some(Command::Resync(Requeue::AllFailed))
-        );
-        let id = LeadId::new();
-        assert_eq!(
-            parse(&args(&format!("crm resync {id}"))).unwrap(),
-            Some(Command::Resync(Requeue::Lead(id)))
-        );
-        assert!(parse(&args("crm resync 42")).is_err());
-        assert!(parse(&args("serve now")).is_err());
     }
 }

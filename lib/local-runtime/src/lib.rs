@@ -4,6 +4,7 @@
 //! claim/send code path as the AWS notify and sweeper functions.
 
 pub mod admin;
+pub mod cli;
 mod config;
 mod outbox;
 
@@ -36,7 +37,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("configuration: {0}")]
+    #[error("configuration")]
     Config(#[from] ConfigError),
     #[error("cannot use data directory {path}")]
     DataDir {

@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use clap::Parser;
+
 use crate::args::{Args, Load};
 use crate::mix::Mix;
 use crate::procfs::{Cpu, Pid, RssSampler};
@@ -43,10 +45,7 @@ async fn main() -> ExitCode {
 
 /// `Ok(FAILURE)` when the run found errors, `Err` when it could not run at all.
 async fn bench() -> anyhow::Result<ExitCode> {
-    let Some(args) = Args::parse(std::env::args().skip(1))? else {
-        println!("{}", args::USAGE);
-        return Ok(ExitCode::SUCCESS);
-    };
+    let args = Args::parse();
     let report = run(&args).await?;
     report.print();
     let problems = report.problems();
@@ -66,7 +65,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let scratch = Scratch::create(args.dir.as_deref(), args.keep)?;
     let http = reqwest::Client::builder()
         .no_proxy()
-        .pool_max_idle_per_host(args.clients)
+        .pool_max_idle_per_host(args.clients())
         .timeout(REQUEST_TIMEOUT)
         .build()
         .context("cannot build the HTTP client")?;
@@ -80,13 +79,13 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     if bin.components().any(|c| c.as_os_str() == "debug") {
         println!("warning    this is a debug build; figures are not representative");
     }
-    let load = match args.load {
+    let load = match args.load() {
         Load::Requests(n) => format!("{n} requests"),
         Load::For(d) => humantime::format_duration(d).to_string(),
     };
     println!(
         "load       {} clients, {load}, after {} warm-up",
-        args.clients,
+        args.clients(),
         humantime::format_duration(args.warmup)
     );
 
@@ -96,13 +95,13 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let warmup = if args.warmup.is_zero() {
         load::Phase::default()
     } else {
-        load::run(&http, &url, args.clients, Load::For(args.warmup), &mix).await?
+        load::run(&http, &url, args.clients(), Load::For(args.warmup), &mix).await?
     };
 
     let cpu_before = Cpu::read(Pid::Of(pid));
     let own_cpu_before = Cpu::read(Pid::Me);
     let written_before = procfs::write_bytes(Pid::Of(pid));
-    let measured = load::run(&http, &url, args.clients, args.load, &mix).await?;
+    let measured = load::run(&http, &url, args.clients(), args.load(), &mix).await?;
     let server_cpu = Cpu::read(Pid::Of(pid))
         .zip(cpu_before)
         .map(|(a, b)| a.since(b));
@@ -132,7 +131,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     println!();
 
     Ok(Report {
-        clients: args.clients,
+        clients: args.clients(),
         warmup,
         measured,
         peak_rss_kib,

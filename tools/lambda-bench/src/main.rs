@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Parser;
 
 use crate::events::Fixtures;
 use crate::proxy::CountingProxy;
@@ -41,18 +42,32 @@ use crate::report::FunctionReport;
 const FUNCTIONS: [&str; 5] = ["proftest", "submit", "notify", "crm-sync", "sweeper"];
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+/// Footprint of the five Lambda binaries: size, zip size, cold start, peak RSS, warm latency and
+/// AWS calls per invocation, behind a local Lambda Runtime API emulator and moto (run through
+/// ./infra/with-moto.sh).
+#[derive(Debug, Parser)]
+#[command(name = "landing-lambda-bench", version)]
 pub struct Knobs {
-    pub runs: usize,
-    pub warm: usize,
-    pub count: usize,
+    /// Cold starts per function (the median is reported)
+    #[arg(long, env = "LAMBDA_BENCH_RUNS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Warm invocations per function
+    #[arg(long, env = "LAMBDA_BENCH_WARM", default_value_t = 50)]
+    warm: u64,
+    /// Invocations of the counting run (AWS calls per invocation)
+    #[arg(long, env = "LAMBDA_BENCH_COUNT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
 }
 
-fn knob(var: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(var) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{var}={v:?} is not a count")),
-        Err(_) => Ok(default),
+impl Knobs {
+    pub fn runs(&self) -> usize {
+        usize::try_from(self.runs).unwrap_or(usize::MAX)
+    }
+    pub fn warm(&self) -> usize {
+        usize::try_from(self.warm).unwrap_or(usize::MAX)
+    }
+    pub fn count(&self) -> usize {
+        usize::try_from(self.count).unwrap_or(usize::MAX)
     }
 }
 
@@ -70,11 +85,7 @@ async fn main() -> ExitCode {
 
 /// Runs everything; the number of failures.
 async fn bench() -> anyhow::Result<usize> {
-    let knobs = Knobs {
-        runs: knob("LAMBDA_BENCH_RUNS", 5)?.max(1),
-        warm: knob("LAMBDA_BENCH_WARM", 50)?,
-        count: knob("LAMBDA_BENCH_COUNT", 10)?.max(1),
-    };
+    let knobs = Knobs::parse();
     let root = PathBuf::from(ROOT)
         .canonicalize()
         .context("workspace root")?;
@@ -123,7 +134,7 @@ async fn bench() -> anyhow::Result<usize> {
         stack.prefix
     );
     report::sizes(&reports);
-    report::runtime(&reports, &overhead, knobs.runs, knobs.warm);
+    report::runtime(&reports, &overhead, knobs.runs(), knobs.warm());
     report::calls(&reports);
     println!(
         "\nnotes: notify gets leads committed by the proftest runs (sends 1 SMS + 1 email each), crm-sync the submit runs' leads (synced to the fake AmoCRM; timed runs with AMOCRM_RPS={}, the counting run with the default 7 requests/s pacing); every intake run (and so each notify/crm-sync run) has its own fresh tables, since moto's TransactWriteItems deep-copies the tables it touches; sweeper runs over empty tables (an idle sweep). CPU = utime+stime of the function process (10 ms ticks). Counting runs go through the proxy, timed runs straight to moto. moto, the fake AmoCRM and the bench share the same {} cores with the function.",

@@ -133,7 +133,7 @@ impl Bench<'_> {
         let name = r.name.clone();
         let bin = self.root.join("target/release").join(&name);
 
-        let work = self.work(&name, "count", self.knobs.count, leads).await?;
+        let work = self.work(&name, "count", self.knobs.count(), leads).await?;
         self.stack.fake.reset_stats();
         let target = self.target(&name, &bin, &work.env, &self.proxy.url);
         let (init_calls, calls, counted) = run::count(&target, self.proxy, work.events).await?;
@@ -152,9 +152,9 @@ impl Bench<'_> {
         };
         r.counted_times = counted.warm;
 
-        for i in 0..self.knobs.runs {
+        for i in 0..self.knobs.runs() {
             let tag = format!("run{i}");
-            let work = self.work(&name, &tag, 1 + self.knobs.warm, leads).await?;
+            let work = self.work(&name, &tag, 1 + self.knobs.warm(), leads).await?;
             let target = self.target(&name, &bin, &work.env, self.moto);
             let result = run::run(&target, &tag, work.events).await?;
             absorb(&name, &result, &work.env, leads, &mut r.errors);

@@ -1,0 +1,125 @@
+//! landing-local's command line (clap): the server is the default, the operator commands are
+//! subcommands. `--help` and `--version` exit 0, a usage error exits 2 (clap's own handling);
+//! what the commands themselves print is in [`crate::admin`].
+
+use clap::{Args, Parser, Subcommand};
+use landing_core::domain::LeadId;
+use landing_core::ports::Requeue;
+
+/// The lead pipeline of the school's landing pages on one machine: intake, durable follow-ups
+/// (SMS and email), the AmoCRM sync, on SQLite.
+///
+/// Configuration comes from the environment (README.md, "Configuration"); a bad value stops it
+/// with a message naming the variable.
+#[derive(Debug, Parser)]
+#[command(name = "landing-local", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the pipeline (the default): the HTTP endpoints on LANDING_ADDR, the notification
+    /// worker and the CRM sync, until SIGINT or SIGTERM.
+    Serve,
+    /// The AmoCRM integration: check the configuration against the account, authorise it.
+    #[command(subcommand)]
+    Amocrm(AmoCommand),
+    /// The CRM sync of stored leads.
+    #[command(subcommand)]
+    Crm(CrmCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AmoCommand {
+    /// Read the configured pipeline and print the stage mapping; an unknown stage is an error,
+    /// a mapping onto the built-in won (142) / lost (143) stages a loud warning.
+    Check,
+    /// Trade an OAuth authorization code for the first token pair and store it.
+    Auth {
+        /// The code AmoCRM showed when the integration was installed.
+        #[arg(long, value_name = "CODE")]
+        code: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CrmCommand {
+    /// Hand a lead (failed or disabled), or every failed lead, back to the CRM sync.
+    Resync(ResyncArgs),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[group(required = true, multiple = false)]
+pub struct ResyncArgs {
+    /// The lead's id (a UUID, as in `landing_leads.id`).
+    #[arg(value_name = "LEAD_ID")]
+    pub lead: Option<LeadId>,
+    /// Every lead whose sync failed.
+    #[arg(long)]
+    pub failed: bool,
+}
+
+impl ResyncArgs {
+    pub fn which(&self) -> Requeue {
+        match self.lead {
+            Some(id) => Requeue::Lead(id),
+            None => Requeue::AllFailed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Result<Option<Command>, clap::Error> {
+        Cli::try_parse_from(std::iter::once("landing-local").chain(line.split_whitespace()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn arguments_parse_into_commands_and_bad_ones_are_usage_errors() {
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(parse("serve").unwrap(), Some(Command::Serve));
+        assert_eq!(
+            parse("amocrm check").unwrap(),
+            Some(Command::Amocrm(AmoCommand::Check))
+        );
+        assert_eq!(
+            parse("amocrm auth --code abc").unwrap(),
+            Some(Command::Amocrm(AmoCommand::Auth { code: "abc".into() }))
+        );
+        let failed = parse("crm resync --failed").unwrap();
+        let Some(Command::Crm(CrmCommand::Resync(args))) = failed else {
+            panic!("{failed:?}")
+        };
+        assert_eq!(args.which(), Requeue::AllFailed);
+        let id = LeadId::new();
+        let one = parse(&format!("crm resync {id}")).unwrap();
+        let Some(Command::Crm(CrmCommand::Resync(args))) = one else {
+            panic!("{one:?}")
+        };
+        assert_eq!(args.which(), Requeue::Lead(id));
+        for bad in [
+            "crm resync 42",
+            "crm resync",
+            "crm resync --failed 0193f6a0-0000-7000-8000-000000000000",
+            "serve now",
+            "amocrm auth",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+        assert_eq!(parse("--help").unwrap_err().exit_code(), 0);
+        assert_eq!(parse("crm resync --help").unwrap_err().exit_code(), 0);
+        assert_eq!(parse("--version").unwrap_err().exit_code(), 0);
+    }
+}
