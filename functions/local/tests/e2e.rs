@@ -26,6 +26,8 @@ struct Landing {
     child: Child,
     base: String,
     data: PathBuf,
+    /// Every line the process wrote to stdout (its JSON logs), as it was written.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Landing {
@@ -47,9 +49,12 @@ impl Landing {
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = logs.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 if !sent
                     && let Ok(v) = serde_json::from_str::<Value>(&line)
                     && v["message"] == "landing-local listening"
@@ -66,7 +71,18 @@ impl Landing {
             child,
             base: format!("http://{addr}"),
             data: data.to_owned(),
+            logs,
         }
+    }
+
+    /// The log lines so far, each parsed as the one JSON object it must be.
+    fn log_lines(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
     }
 
     fn kill9(mut self) {
@@ -791,4 +807,61 @@ async fn aws_transport_sends_through_sns_and_ses() {
     assert!(sms.iter().any(|m| m["phone_number"] == phone.as_str()));
     assert!(mail.iter().any(|m| m["source"] == from.as_str()));
     assert!(outbox(&dir).is_empty(), "nothing went to the outbox");
+}
+
+/// Log lines are one flat JSON object each, their fields data (numbers, masked strings, arrays),
+/// the correlation id at the top level — and no phone, email or name of a lead appears whole
+/// anywhere in them (docs/architecture.md §7.8).
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_are_flat_json_with_typed_fields_and_no_personal_data() {
+    let dir = temp_dir("log-shape");
+    let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
+    let body =
+        json!({"name": "Айгерим Сейтова", "phone": "+77015550123", "email": "aigerim.s@mail.kz"});
+    let resp = client()
+        .post(format!("{}/api/landing/proftest", app.base))
+        .header("X-Correlation-Id", "corr-log-shape")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (s, _) = post(
+        &app.base,
+        "/api/landing/submit",
+        &json!({"name": "Ерлан", "phone": "12"}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 422);
+    wait_outbox(&dir, 2);
+    let lines = app.log_lines();
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} line in {lines:#?}"))
+            .clone()
+    };
+    let committed = find("lead committed");
+    assert_eq!(committed["correlation_id"], "corr-log-shape");
+    assert_eq!(committed["form"], "proftest");
+    assert_eq!(committed["phone"], "+7******0123");
+    assert_eq!(committed["email"], "a***@mail.kz");
+    assert!(committed["warnings"].is_u64(), "{committed}");
+    let refused = find("validation failed");
+    assert!(refused["fields"].is_array(), "{refused}");
+    let answered = lines
+        .iter()
+        .find(|l| l["message"] == "answered" && l["correlation_id"] == "corr-log-shape")
+        .expect("the 201 is logged");
+    assert_eq!(answered["status"], 201);
+    for l in &lines {
+        assert!(l.get("span").is_none() && l.get("spans").is_none(), "{l}");
+        assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
+        let text = l.to_string();
+        for secret in ["7015550123", "aigerim.s@", "Сейтова"] {
+            assert!(!text.contains(secret), "{secret} in a log line: {text}");
+        }
+    }
 }

@@ -51,7 +51,7 @@ pub async fn notify(
     let report = dispatcher
         .dispatch_lead(payload.lead_id, EARLY_TOLERANCE)
         .await?;
-    span.in_scope(|| tracing::info!(?report, "notify delivery handled"));
+    span.in_scope(|| report.log("notify delivery handled"));
     Ok(report)
 }
 
@@ -184,6 +184,12 @@ pub async fn sweep(
                 .count();
         }
     }
-    tracing::info!(?report, "sweep done");
+    tracing::info!(
+        notifications_claimed = report.notifications_claimed,
+        notifications_sent = report.notifications_sent,
+        crm_redriven = report.crm_redriven,
+        crm_synced = report.crm_synced,
+        "sweep done"
+    );
     Ok(report)
 }

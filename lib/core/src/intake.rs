@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification, StoredResponse,
-    TrackingTouch,
+    CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification, Phone,
+    StoredResponse, TrackingTouch,
 };
 use crate::ports::{
     Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError,
@@ -213,8 +213,8 @@ impl IntakeService {
             lead_id = %lead_id,
             form = form.as_str(),
             source_campaign = submission.source_campaign.as_str(),
-            phone = ?submission.phone,
-            email = ?submission.email,
+            phone = submission.phone.valid().map(Phone::masked),
+            email = submission.email.valid().map(Email::masked),
             warnings = submission.warnings.len(),
             "lead committed"
         );

@@ -163,7 +163,7 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(addr = %local, data_dir = %shown, notify_delay = ?config.notify.delay, "landing-local listening");
+    tracing::info!(addr = %local, data_dir = %shown, notify_delay_secs = config.notify.delay.as_secs_f64(), "landing-local listening");
 
     let served = axum::serve(listener, router(intake, &config.cors))
         .with_graceful_shutdown(shutdown)

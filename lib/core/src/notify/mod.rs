@@ -54,6 +54,19 @@ pub struct DispatchReport {
 }
 
 impl DispatchReport {
+    /// One log line with every count as its own numeric field.
+    pub fn log(&self, message: &str) {
+        tracing::info!(
+            claimed = self.claimed,
+            sent = self.sent,
+            retried = self.retried,
+            failed = self.failed,
+            lost_claims = self.lost_claims,
+            unsettled = self.unsettled,
+            "{message}"
+        );
+    }
+
     fn add(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Sent => self.sent += 1,

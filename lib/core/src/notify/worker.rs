@@ -126,7 +126,7 @@ impl Worker {
                 Ok(report) if report.claimed >= self.config.batch => continue,
                 Ok(report) => {
                     if report.claimed > 0 {
-                        tracing::info!(?report, "dispatch round");
+                        report.log("dispatch round");
                     }
                     self.sleep_until_next_due().await
                 }
