@@ -865,3 +865,153 @@ async fn logs_are_flat_json_with_typed_fields_and_no_personal_data() {
         }
     }
 }
+
+/// Raw HTTP/1.1 over a socket, for what a well-behaved client never sends.
+mod raw {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+    use std::time::{Duration, Instant};
+
+    pub fn connect(base: &str) -> TcpStream {
+        let s = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// Everything the server sends until it closes the connection.
+    pub fn read_all(s: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    pub fn request(path: &str, headers: &str, body: &str) -> String {
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n{body}")
+    }
+
+    pub fn write(s: &mut TcpStream, text: &str) {
+        s.write_all(text.as_bytes()).unwrap();
+    }
+
+    pub fn half_close(s: &TcpStream) {
+        s.shutdown(Shutdown::Write).unwrap();
+    }
+
+    /// Seconds until the server closed a connection that sends a header byte a second.
+    pub fn trickle_until_closed(base: &str, give_up: Duration) -> Option<Duration> {
+        let mut s = connect(base);
+        s.set_read_timeout(Some(Duration::from_millis(900)))
+            .unwrap();
+        let start = Instant::now();
+        let head = b"POST /api/landing/proftest HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        let mut i = 0;
+        while start.elapsed() < give_up {
+            let byte = head.get(i).copied().unwrap_or(b'a');
+            if s.write_all(&[byte]).is_err() {
+                return Some(start.elapsed());
+            }
+            i += 1;
+            let mut buf = [0u8; 64];
+            match s.read(&mut buf) {
+                Ok(0) => return Some(start.elapsed()),
+                Ok(_) => return Some(start.elapsed()),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Some(start.elapsed()),
+            }
+        }
+        None
+    }
+}
+
+/// A body whose chunked framing is broken is unreadable: a 400, not a 413 (only a body over
+/// 64 KiB is too large), and nothing is stored.
+#[test]
+fn broken_chunked_framing_is_400_and_an_oversized_chunked_body_413() {
+    let dir = temp_dir("chunked");
+    let app = Landing::start(&dir, &[]);
+    let mut s = raw::connect(&app.base);
+    raw::write(
+        &mut s,
+        &raw::request(
+            "/api/landing/proftest",
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+            "zz\r\n{}\r\n0\r\n\r\n",
+        ),
+    );
+    let answer = raw::read_all(&mut s);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("malformed_body"), "{answer}");
+
+    let big = "x".repeat(70 * 1024);
+    let mut s = raw::connect(&app.base);
+    raw::write(
+        &mut s,
+        &raw::request(
+            "/api/landing/proftest",
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+            &format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()),
+        ),
+    );
+    let answer = raw::read_all(&mut s);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM landing_leads"), 0);
+}
+
+/// A client that sends its headers a byte at a time is cut off after the header timeout (5 s)
+/// instead of holding its connection for ever; a normal request right after still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let dir = temp_dir("slowloris");
+    let app = Landing::start(&dir, &[]);
+    let base = app.base.clone();
+    let closed_after = tokio::task::spawn_blocking(move || {
+        raw::trickle_until_closed(&base, Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    let closed_after = closed_after.expect("the connection was still open after 20 s");
+    assert!(closed_after >= Duration::from_secs(4), "{closed_after:?}");
+    let (s, _) = post(&app.base, "/api/landing/proftest", &lead(1), None).await;
+    assert_eq!(s, 201);
+}
+
+/// A client that half-closes its side after a complete request still gets its answer, and the
+/// lead is logged as committed (it used to be committed silently, the answer lost).
+#[test]
+fn a_client_that_half_closes_after_its_request_gets_the_answer_and_the_lead_is_logged() {
+    let dir = temp_dir("half-close");
+    let app = Landing::start(&dir, &[]);
+    let body = json!({"name": "Айгерим", "phone": "+77015550199"}).to_string();
+    let mut s = raw::connect(&app.base);
+    raw::write(
+        &mut s,
+        &raw::request(
+            "/api/landing/proftest",
+            &format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\nX-Correlation-Id: corr-half\r\n",
+                body.len()
+            ),
+            &body,
+        ),
+    );
+    raw::half_close(&s);
+    let answer = raw::read_all(&mut s);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM landing_leads"), 1);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let lines = app.log_lines();
+        let logged = |m: &str| {
+            lines
+                .iter()
+                .any(|l| l["message"] == m && l["correlation_id"] == "corr-half")
+        };
+        if logged("lead committed") && logged("answered") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not logged: {lines:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 mod config;
 mod outbox;
+mod server;
 
 use std::fs::File;
 use std::future::Future;
@@ -165,9 +166,7 @@ pub async fn run(
         .unwrap_or_default();
     tracing::info!(addr = %local, data_dir = %shown, notify_delay_secs = config.notify.delay.as_secs_f64(), "landing-local listening");
 
-    let served = axum::serve(listener, router(intake, &config.cors))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = server::serve(listener, router(intake, &config.cors), shutdown).await;
     tracing::info!("HTTP server stopped; finishing the rounds in progress");
     let _ = stop_workers.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, worker).await.is_err() {
@@ -263,16 +262,46 @@ async fn not_found() -> Response {
     into_axum(landing_http::not_found())
 }
 
-/// Reads at most the body limit, then hands the request to the shared `landing-http` handler.
-async fn endpoint(intake: &IntakeService, form: Form, req: axum::extract::Request) -> Response {
+/// Reads at most the body limit, then hands the request to the shared `landing-http` handler —
+/// in a task of its own: a client that goes away must not cancel a lead half way (committed but
+/// never logged, scheduled or handed to the CRM worker).
+async fn endpoint(intake: &AppState, form: Form, req: axum::extract::Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        // Over the limit (or the client hung up mid-body): either way there is nothing to store.
-        Err(_) => return into_axum(landing_http::payload_too_large()),
+        Err(e) if is_over_limit(&e) => return into_axum(landing_http::payload_too_large()),
+        // Broken chunked framing, or a client that hung up mid-body: nothing to store.
+        Err(_) => {
+            return into_axum(
+                landing_http::ApiError::MalformedBody("request body could not be read".into())
+                    .into_response(),
+            );
+        }
     };
     let req = http::Request::from_parts(parts, bytes);
-    into_axum(landing_http::handle(intake, form, &req, &landing_http::Context::default()).await)
+    let intake = intake.clone();
+    let answered = tokio::spawn(async move {
+        landing_http::handle(&intake, form, &req, &landing_http::Context::default()).await
+    });
+    match answered.await {
+        Ok(resp) => into_axum(resp),
+        Err(e) => {
+            tracing::error!(error = %e, "intake task failed");
+            into_axum(landing_http::ApiError::Unavailable.into_response())
+        }
+    }
+}
+
+/// The body was longer than the limit (rather than unreadable).
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn into_axum(resp: http::Response<String>) -> Response {
