@@ -2,7 +2,7 @@
 //! (`landing_http::handle`, the function behind both Lambdas and landing-local, as the Lambdas
 //! call it) on a fresh SQLite store, and must get the answer `events/expected.json` records for it — and a `2xx`
 //! must have stored exactly what it says, a `4xx` nothing at all. Plus the `Idempotency-Key`
-//! contract and hostile input (DESIGN §3, §7 invariants 1, 2 and 7).
+//! contract and hostile input (docs/architecture.md §3, §7 invariants 1, 2 and 7).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 

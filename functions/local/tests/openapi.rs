@@ -1,4 +1,4 @@
-//! `openapi.json` is checked against the handler (DESIGN §3: "described in an OpenAPI document
+//! `openapi.json` is checked against the handler (docs/architecture.md §3: "described in an OpenAPI document
 //! in the repo, checked against the code by a test"):
 //!
 //! - every request example is sent through `landing_http::handle` (as the Lambdas call it) with its content type and

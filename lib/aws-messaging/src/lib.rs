@@ -1,4 +1,4 @@
-//! AWS transports for the sender ports (DESIGN §5): SMS through SNS `Publish` to a phone number
+//! AWS transports for the sender ports (docs/architecture.md §5): SMS through SNS `Publish` to a phone number
 //! ([`SnsSms`]) and email through SES v2 `SendEmail` ([`SesEmail`]).
 //!
 //! Errors are classified from the SDK's typed error variants (and, for codes the SDK has no

@@ -1,4 +1,4 @@
-//! EventBridge Scheduler adapter of the [`NotificationScheduler`] port (DESIGN §5).
+//! EventBridge Scheduler adapter of the [`NotificationScheduler`] port (docs/architecture.md §5).
 //!
 //! Every lead gets **one** one-shot schedule in a configured schedule group:
 //!

@@ -1,4 +1,4 @@
-//! Masks for values that must never reach a log whole (DESIGN §7.8): `+7******4567`,
+//! Masks for values that must never reach a log whole (docs/architecture.md §7.8): `+7******4567`,
 //! `a***@example.kz`.
 
 /// Keeps the first two and the last four characters of a phone number.

@@ -1,5 +1,5 @@
 //! The local transport: every SMS and email is appended to `outbox.jsonl` as one JSON object per
-//! line (DESIGN §8) and made durable before it counts as sent.
+//! line (docs/architecture.md §8) and made durable before it counts as sent.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Tables as DESIGN §4 names them, created and migrated at start. `PRAGMA user_version` holds
+//! Tables as docs/architecture.md §4 names them, created and migrated at start. `PRAGMA user_version` holds
 //! the number of migrations applied; each runs in its own transaction.
 
 use rusqlite::Connection;

@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use crate::Harness;
 
-/// The default notification delay (DESIGN §5).
+/// The default notification delay (docs/architecture.md §5).
 pub const NOTIFY_DELAY: Duration = Duration::from_secs(10 * 60);
-/// The default claim lease (DESIGN §5).
+/// The default claim lease (docs/architecture.md §5).
 pub const LEASE: Duration = Duration::from_secs(30);
 /// How long an idempotency key is remembered by the fixtures.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);

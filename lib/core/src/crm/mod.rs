@@ -1,5 +1,5 @@
 //! AmoCRM sync, the parts that need no network: what to do with a lead given what AmoCRM already
-//! knows about the person (DESIGN §6). The HTTP client lives in its own crate and only executes
+//! knows about the person (docs/architecture.md §6). The HTTP client lives in its own crate and only executes
 //! the [`Action`] decided here.
 
 pub mod model;

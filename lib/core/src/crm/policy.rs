@@ -1,8 +1,8 @@
-//! The merge policy (DESIGN §6, steps 1–3) as one pure function: given a lead and what AmoCRM
-//! returned for its person, decide whether to create a deal, move an existing one, or only
-//! annotate it. No I/O; the client fetches, calls [`decide`], and executes the [`Action`].
+//! The merge policy (docs/architecture.md §6, steps 1–3) as one pure function: given a lead and
+//! what AmoCRM returned for its person, decide whether to create a deal, move an existing one,
+//! or only annotate it. No I/O; the client fetches, calls [`decide`], and executes the [`Action`].
 //!
-//! Facts this relies on (`research/amocrm-api.md`):
+//! Facts this relies on (`docs/amocrm.md`):
 //! * contact search (`query=`) is fuzzy, so every hit is re-checked against its own PHONE/EMAIL
 //!   values (§0.2, §3.2);
 //! * 142 (won) and 143 (lost) exist in every pipeline, so a stage is only meaningful together
@@ -239,7 +239,7 @@ fn tags_for(input: &PolicyInput<'_>) -> Vec<String> {
     tags
 }
 
-/// The merge policy. See the module docs and DESIGN §6.
+/// The merge policy. See the module docs and docs/architecture.md §6.
 pub fn decide(input: &PolicyInput<'_>) -> Action {
     let settings = input.settings;
     let people = matching(input);
