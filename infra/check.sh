@@ -25,6 +25,15 @@ for bin in proftest submit; do
     fi
 done
 
+echo "==> notify links no AmoCRM client, reqwest or Secrets Manager"
+# The CRM wiring is landing-aws-events' 'crm' feature, which only crm-sync and the sweeper enable.
+linked=$(cargo tree --locked -p landing-notify -e normal --prefix none | awk '{print $1}' | sort -u |
+    grep -xE 'reqwest|landing-amocrm|aws-sdk-secretsmanager' || true)
+if [ -n "$linked" ]; then
+    echo "notify links what it must not: $linked" >&2
+    exit 1
+fi
+
 echo "==> the core links no I/O crate"
 # The domain and the use cases are what every runtime shares; an HTTP runtime, a log backend or
 # a storage driver in there would be compiled (and trusted) by every binary.

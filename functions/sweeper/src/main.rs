@@ -15,13 +15,10 @@ async fn main() -> Result<(), Error> {
     let store = wiring::store(&aws, &env)?;
     let dispatcher = wiring::dispatcher(&aws, &env, store.clone())?;
     let sync = wiring::crm_sync(&aws, &env, store.clone()).await?;
-    let (dispatcher, sync, store, config) = (&dispatcher, &sync, &store, &SweepConfig::default());
+    let (dispatcher, sync, config) = (&dispatcher, &sync, &SweepConfig::default());
     run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            let crm = sync
-                .as_ref()
-                .map(|s| (s, store.as_ref() as _, store.as_ref() as _));
-            landing_aws_events::sweep(dispatcher, crm, &SystemClock, config).await
+            landing_aws_events::sweep(dispatcher, sync.as_ref(), &SystemClock, config).await
         },
     ))
     .await

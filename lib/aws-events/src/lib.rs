@@ -17,7 +17,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use landing_core::crm::{CrmSync, SyncOutcome};
 use landing_core::domain::LeadId;
 use landing_core::notify::{DispatchReport, Dispatcher, NotifyPayload};
-use landing_core::ports::{Clock, CrmStateStore, LeadStore, StoreError};
+use landing_core::ports::{Clock, StoreError};
 use serde::Serialize;
 
 /// A scheduler may fire a little before `send_at`; rows due within this window are sent.
@@ -144,7 +144,7 @@ impl Default for SweepConfig {
 /// `sweeper`: overdue notifications through the same claim/send path, then stale CRM syncs.
 pub async fn sweep(
     dispatcher: &Dispatcher,
-    crm: Option<(&CrmSync, &dyn CrmStateStore, &dyn LeadStore)>,
+    crm: Option<&CrmSync>,
     clock: &dyn Clock,
     config: &SweepConfig,
 ) -> Result<SweepReport, HandlerError> {
@@ -157,23 +157,13 @@ pub async fn sweep(
             break;
         }
     }
-    if let Some((sync, state, leads)) = crm {
+    if let Some(sync) = crm {
         let age = jiff::SignedDuration::try_from(config.crm_stale_after).unwrap_or_default();
         let stale_before = clock
             .now()
             .checked_sub(age)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let mut stale = Vec::new();
-        for id in state.pending_crm(config.crm_batch * 4).await? {
-            if let Some(lead) = leads.get_lead(id).await?
-                && lead.created_at <= stale_before
-            {
-                stale.push(id);
-            }
-            if stale.len() >= config.crm_batch {
-                break;
-            }
-        }
+        let stale = sync.stale_pending(stale_before, config.crm_batch).await?;
         report.crm_redriven = stale.len();
         if !stale.is_empty() {
             report.crm_synced = sync

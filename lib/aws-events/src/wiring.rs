@@ -1,19 +1,21 @@
 //! Building the event-driven functions' services from the environment the SAM template sets.
 //! Clients are built once per cold start; AmoCRM credentials come from Secrets Manager.
 
+#[cfg(feature = "crm")]
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use landing_amocrm::{AmoSettings, RetryConfig};
 use landing_aws_dynamo::{DynamoStore, Tables};
 use landing_aws_messaging::{MessagingConfig, SesEmail, SnsSms};
 use landing_core::config::{ConfigError, Env, NotifySettings};
+#[cfg(feature = "crm")]
 use landing_core::crm::CrmSync;
 use landing_core::notify::Dispatcher;
 use landing_core::ports::SystemClock;
 
 /// The only keys the AmoCRM secret may hold.
+#[cfg(feature = "crm")]
 const SECRET_KEYS: &[&str] = &[
     "AMOCRM_ACCESS_TOKEN",
     "AMOCRM_CLIENT_ID",
@@ -25,12 +27,14 @@ const SECRET_KEYS: &[&str] = &[
 pub enum WiringError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
+    #[cfg(feature = "crm")]
     #[error("cannot read the AmoCRM secret {arn}")]
     Secret {
         arn: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[cfg(feature = "crm")]
     #[error("cannot set up the AmoCRM client")]
     Crm(#[from] landing_amocrm::AmoError),
 }
@@ -61,6 +65,7 @@ pub fn dispatcher(
     ))
 }
 
+#[cfg(feature = "crm")]
 /// The environment plus the credentials stored in the secret `AMOCRM_SECRET_ARN` names (a JSON
 /// object of `AMOCRM_ACCESS_TOKEN` or the three OAuth variables). Never logged.
 pub async fn with_crm_secret(aws: &SdkConfig, env: &Env) -> Result<Env, WiringError> {
@@ -89,6 +94,7 @@ pub async fn with_crm_secret(aws: &SdkConfig, env: &Env) -> Result<Env, WiringEr
     Ok(env.with(values))
 }
 
+#[cfg(feature = "crm")]
 /// The CRM sync, or `None` when no credentials are configured (the sync is then off and leads
 /// wait in `pending`; the sweeper picks them up once credentials exist).
 pub async fn crm_sync(
@@ -97,6 +103,7 @@ pub async fn crm_sync(
     store: Arc<DynamoStore>,
 ) -> Result<Option<CrmSync>, WiringError> {
     let env = with_crm_secret(aws, env).await?;
+    use landing_amocrm::{AmoSettings, RetryConfig};
     let Some(settings) = AmoSettings::from_env(&env)? else {
         tracing::warn!("no AmoCRM credentials in the secret: CRM sync is off");
         return Ok(None);

@@ -244,7 +244,7 @@ async fn sweeper_sends_what_no_schedule_delivered_and_redrives_stale_crm_syncs()
         serde_json::from_str(&fixture("sweeper/scheduled-event.json", id)).unwrap();
     let report = landing_aws_events::sweep(
         &w.dispatcher,
-        Some((&w.sync, w.store.as_ref(), w.store.as_ref())),
+        Some(&w.sync),
         &w.clock,
         &SweepConfig::default(),
     )
@@ -261,7 +261,7 @@ async fn sweeper_sends_what_no_schedule_delivered_and_redrives_stale_crm_syncs()
     w.clock.advance(Duration::from_secs(15 * 60));
     let report = landing_aws_events::sweep(
         &w.dispatcher,
-        Some((&w.sync, w.store.as_ref(), w.store.as_ref())),
+        Some(&w.sync),
         &w.clock,
         &SweepConfig::default(),
     )

@@ -133,6 +133,28 @@ impl CrmSync {
         &self.settings
     }
 
+    /// Up to `limit` leads still `pending` that were created before `before`, oldest first: what
+    /// a sweep re-drives when the regular trigger (a stream record, a wake-up) did not finish
+    /// them.
+    pub async fn stale_pending(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<LeadId>, StoreError> {
+        let mut stale = Vec::new();
+        for id in self.state.pending_crm(limit.saturating_mul(4)).await? {
+            if let Some(lead) = self.leads.get_lead(id).await?
+                && lead.created_at <= before
+            {
+                stale.push(id);
+            }
+            if stale.len() >= limit {
+                break;
+            }
+        }
+        Ok(stale)
+    }
+
     /// Syncs the given leads (at most ~50 at a time is sensible); every id gets an outcome.
     pub async fn sync_batch(&self, ids: &[LeadId]) -> Vec<(LeadId, SyncOutcome)> {
         let mut outcomes: Vec<(LeadId, SyncOutcome)> = Vec::new();
