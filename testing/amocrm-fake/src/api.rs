@@ -306,22 +306,6 @@ impl State {
         })
     }
 
-    pub fn get_contact(&self, id: i64, pairs: &Pairs) -> Reply {
-        let with_leads = with_set(pairs).iter().any(|w| w == "leads");
-        match self.contacts.get(&id) {
-            Some(c) => Reply::hal(200, &self.render_contact(c, with_leads)),
-            None => Reply::no_content(),
-        }
-    }
-
-    pub fn get_lead(&self, id: i64, pairs: &Pairs) -> Reply {
-        let with_contacts = with_set(pairs).iter().any(|w| w == "contacts");
-        match self.leads.get(&id) {
-            Some(l) => Reply::hal(200, &self.render_lead(l, with_contacts)),
-            None => Reply::no_content(),
-        }
-    }
-
     pub fn get_leads(&self, pairs: &Pairs) -> Reply {
         let with_contacts = with_set(pairs).iter().any(|w| w == "contacts");
         let ids = filter_ints(pairs, "id");
@@ -386,152 +370,11 @@ impl State {
         })
     }
 
-    pub fn get_pipelines(&self) -> Reply {
-        let items: Vec<Value> = self
-            .pipelines
-            .iter()
-            .map(|p| self.render_pipeline(p))
-            .collect();
-        Reply::hal(
-            200,
-            &json!({
-                "_total_items": items.len(),
-                "_links": self.link("/api/v4/leads/pipelines"),
-                "_embedded": {"pipelines": items},
-            }),
-        )
-    }
-
     pub fn get_pipeline(&self, id: i64) -> Reply {
         match self.pipeline(id) {
             Some(p) => Reply::hal(200, &self.render_pipeline(p)),
             None => Reply::not_found(),
         }
-    }
-
-    pub fn get_pipeline_statuses(&self, id: i64) -> Reply {
-        match self.pipeline(id) {
-            Some(p) => {
-                let rendered = self.render_pipeline(p);
-                Reply::hal(
-                    200,
-                    &json!({
-                        "_total_items": p.stages.len(),
-                        "_links": self.link(&format!("/api/v4/leads/pipelines/{id}/statuses")),
-                        "_embedded": {"statuses": rendered["_embedded"]["statuses"].clone()},
-                    }),
-                )
-            }
-            None => Reply::not_found(),
-        }
-    }
-
-    pub fn get_custom_fields(&self, contacts: bool) -> Reply {
-        let (defs, entity) = if contacts {
-            (&self.contact_fields, "contacts")
-        } else {
-            (&self.lead_fields, "leads")
-        };
-        let items: Vec<Value> = defs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let enums = if d.enums.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Array(
-                        d.enums
-                            .iter()
-                            .enumerate()
-                            .map(|(j, (id, code))| json!({"id": id, "value": code, "sort": 2 * (j + 1)}))
-                            .collect(),
-                    )
-                };
-                json!({
-                    "id": d.id, "name": d.name, "type": d.field_type, "code": d.code,
-                    "sort": 10 * (i + 1), "is_api_only": false, "enums": enums,
-                    "entity_type": entity, "account_id": self.cfg.account_id,
-                    "_links": self.link(&format!("/api/v4/{entity}/custom_fields/{}", d.id)),
-                })
-            })
-            .collect();
-        Reply::hal(
-            200,
-            &json!({
-                "_total_items": items.len(),
-                "_page": 1,
-                "_links": self.link(&format!("/api/v4/{entity}/custom_fields")),
-                "_embedded": {"custom_fields": items},
-            }),
-        )
-    }
-
-    pub fn get_account(&self) -> Reply {
-        Reply::hal(
-            200,
-            &json!({
-                "id": self.cfg.account_id,
-                "name": "Fake account",
-                "subdomain": self.cfg.subdomain,
-                "created_at": 1_600_000_000,
-                "created_by": 504_141,
-                "current_user_id": 504_141,
-                "country": "RU",
-                "currency": "RUB",
-                "currency_symbol": "₽",
-                "is_unsorted_on": true,
-                "_links": self.link("/api/v4/account"),
-            }),
-        )
-    }
-
-    pub fn get_lead_notes(&self, lead_id: i64, pairs: &Pairs) -> Reply {
-        let ids: Vec<i64> = self
-            .notes
-            .iter()
-            .filter(|n| n.entity_type == "leads" && n.entity_id == lead_id)
-            .map(|n| n.id)
-            .collect();
-        let path = format!("/api/v4/leads/{lead_id}/notes");
-        self.paged(&path, pairs, "notes", &ids, |st, id| {
-            let n = st.notes.iter().find(|n| n.id == id).expect("note exists");
-            json!({
-                "id": n.id, "entity_id": n.entity_id, "created_by": 0, "updated_by": 0,
-                "created_at": n.created_at, "updated_at": n.created_at,
-                "responsible_user_id": 504_141, "group_id": 0,
-                "note_type": n.note_type, "params": n.params, "account_id": st.cfg.account_id,
-                "_links": st.link(&format!("/api/v4/leads/{}/notes/{}", n.entity_id, n.id)),
-            })
-        })
-    }
-
-    pub fn get_lead_links(&self, lead_id: i64) -> Reply {
-        let Some(l) = self.leads.get(&lead_id) else {
-            return Reply::no_content();
-        };
-        let mut links: Vec<Value> = l
-            .contacts
-            .iter()
-            .map(|c| {
-                json!({"entity_id": l.id, "entity_type": "leads", "to_entity_id": c.id,
-                       "to_entity_type": "contacts", "metadata": {"main_contact": c.is_main}})
-            })
-            .collect();
-        if let Some(co) = l.company_id {
-            links.push(
-                json!({"entity_id": l.id, "entity_type": "leads", "to_entity_id": co,
-                              "to_entity_type": "companies", "metadata": null}),
-            );
-        }
-        if links.is_empty() {
-            return Reply::no_content();
-        }
-        Reply::hal(
-            200,
-            &json!({"_total_items": links.len(),
-                    "_links": self.link(&format!("/api/v4/leads/{lead_id}/links")),
-                    "_embedded": {"links": links}}),
-        )
     }
 }
 
@@ -550,15 +393,6 @@ struct LeadDraft {
     tags: Vec<TagRef>,
     contacts: Vec<LeadContact>,
     company_id: Option<i64>,
-}
-
-struct ContactDraft {
-    request_id: String,
-    name: String,
-    first_name: String,
-    last_name: String,
-    custom_fields: Vec<CustomField>,
-    tags: Vec<TagRef>,
 }
 
 enum TagsOp {
@@ -698,11 +532,7 @@ impl State {
             .unwrap_or_else(|| format!("{first_name} {last_name}"))
             .trim()
             .to_owned();
-        let cf_path = if prefix.is_empty() {
-            "custom_fields_values".to_owned()
-        } else {
-            format!("{prefix}.custom_fields_values")
-        };
+        let cf_path = format!("{prefix}.custom_fields_values");
         let custom = obj
             .get("custom_fields_values")
             .map(|v| custom_fields(self, true, v, &cf_path, rid, errs))
@@ -712,46 +542,12 @@ impl State {
             .map(|t| tag_refs(t, "_embedded.tags", rid, &self.contact_tags, errs))
             .unwrap_or_default();
         ContactDraft {
-            request_id: rid.to_owned(),
             name,
             first_name,
             last_name,
             custom_fields: custom,
             tags,
         }
-    }
-
-    fn insert_contact(&mut self, d: ContactDraft) -> i64 {
-        let now = self.now();
-        let mut tags = Vec::new();
-        for r in &d.tags {
-            let t = match r {
-                TagRef::Name(n) => Some(self.contact_tag(n)),
-                TagRef::Id(id) => self.contact_tags.iter().find(|t| t.id == *id).cloned(),
-            };
-            if let Some(t) = t
-                && !tags.iter().any(|x: &Tag| x.id == t.id)
-            {
-                tags.push(t);
-            }
-        }
-        let id = self.next_contact_id;
-        self.next_contact_id += 1;
-        self.contacts.insert(
-            id,
-            Contact {
-                id,
-                name: d.name,
-                first_name: d.first_name,
-                last_name: d.last_name,
-                custom_fields: d.custom_fields,
-                tags,
-                created_at: now,
-                updated_at: now,
-                lead_ids: Vec::new(),
-            },
-        );
-        id
     }
 
     fn insert_lead(&mut self, d: LeadDraft) -> i64 {
@@ -788,39 +584,6 @@ impl State {
             },
         );
         id
-    }
-
-    /// `POST /api/v4/contacts`.
-    pub fn post_contacts(&mut self, body: &[u8]) -> Reply {
-        let items = match parse_batch(body, 250) {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
-        let mut errs = Errors::default();
-        let drafts: Vec<ContactDraft> = items
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let rid = request_id(o, i);
-                self.parse_contact_create(o, "", &rid, &mut errs)
-            })
-            .collect();
-        if !errs.is_empty() {
-            return errs.reply();
-        }
-        let out: Vec<Value> = drafts
-            .into_iter()
-            .map(|d| {
-                let rid = d.request_id.clone();
-                let id = self.insert_contact(d);
-                json!({"id": id, "request_id": rid,
-                       "_links": self.link(&format!("/api/v4/contacts/{id}"))})
-            })
-            .collect();
-        Reply::hal(
-            200,
-            &json!({"_links": self.link("/api/v4/contacts"), "_embedded": {"contacts": out}}),
-        )
     }
 
     /// `POST /api/v4/leads`.
@@ -1259,175 +1022,31 @@ impl State {
         )
     }
 
-    /// `PATCH /api/v4/leads/{id}` (single object).
-    pub fn patch_lead(&mut self, id: i64, body: &[u8]) -> Reply {
-        let obj = match parse_json(body) {
-            Ok(Value::Object(o)) => o,
-            Ok(_) => return Reply::bad_request("Request body must be an object"),
-            Err(r) => return r,
-        };
-        if !self.leads.contains_key(&id) {
-            return Reply::not_found();
-        }
-        let mut errs = Errors::default();
-        let patch = self.parse_patch(&obj, id, "0", &mut errs);
-        match patch {
-            Some(p) if errs.is_empty() => Reply::hal(200, &self.apply_patch(p)),
-            _ => errs.reply(),
-        }
-    }
-
-    /// `POST /api/v4/leads/{id}/link` (`lead_id` = Some) or `POST /api/v4/leads/link`.
-    pub fn post_links(&mut self, lead_id: Option<i64>, body: &[u8]) -> Reply {
+    /// `POST /api/v4/leads/notes` (each note names its lead in `entity_id`).
+    pub fn post_notes(&mut self, body: &[u8]) -> Reply {
         let items = match parse_batch(body, 250) {
             Ok(i) => i,
             Err(r) => return r,
         };
-        if let Some(id) = lead_id
-            && !self.leads.contains_key(&id)
-        {
-            return Reply::not_found();
-        }
-        let mut errs = Errors::default();
-        let mut plans = Vec::new();
-        for (i, o) in items.iter().enumerate() {
-            let rid = i.to_string();
-            let entity_id = match lead_id {
-                Some(id) => Some(id),
-                None => match int_field(o, "entity_id", "", &rid, &mut errs) {
-                    Some(id) if self.leads.contains_key(&id) => Some(id),
-                    Some(_) => {
-                        errs.push(&rid, "NotFound", "entity_id", "Lead not found");
-                        None
-                    }
-                    None => {
-                        errs.push(
-                            &rid,
-                            "NotBlank",
-                            "entity_id",
-                            "This value should not be blank.",
-                        );
-                        None
-                    }
-                },
-            };
-            let to_id = int_field(o, "to_entity_id", "", &rid, &mut errs);
-            let to_type = str_field(o, "to_entity_type", "", &rid, &mut errs);
-            let meta = o.get("metadata").and_then(Value::as_object);
-            let is_main = meta.is_some_and(|m| {
-                m.get("is_main").and_then(Value::as_bool).unwrap_or(false)
-                    || m.get("main_contact")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
-            });
-            let Some(to_id) = to_id else {
-                errs.push(
-                    &rid,
-                    "NotBlank",
-                    "to_entity_id",
-                    "This value should not be blank.",
-                );
-                continue;
-            };
-            match to_type.as_deref() {
-                Some("contacts") if !self.contacts.contains_key(&to_id) => {
-                    errs.push(&rid, "NotFound", "to_entity_id", "Contact not found")
-                }
-                Some("companies") if !self.companies.contains_key(&to_id) => {
-                    errs.push(&rid, "NotFound", "to_entity_id", "Company not found")
-                }
-                Some(t @ ("contacts" | "companies" | "catalog_elements")) => {
-                    if let Some(eid) = entity_id {
-                        plans.push((eid, to_id, t.to_owned(), is_main));
-                    }
-                }
-                _ => errs.push(
-                    &rid,
-                    "NotSupportedChoice",
-                    "to_entity_type",
-                    "The value you selected is not a valid choice.",
-                ),
-            }
-        }
-        if !errs.is_empty() {
-            return errs.reply();
-        }
-        let now = self.now();
-        let mut out = Vec::new();
-        for (eid, to_id, to_type, is_main) in plans {
-            let l = self.leads.get_mut(&eid).expect("validated");
-            let meta = match to_type.as_str() {
-                "contacts" => {
-                    if !l.contacts.iter().any(|c| c.id == to_id) {
-                        l.contacts.push(LeadContact {
-                            id: to_id,
-                            is_main: false,
-                        });
-                    }
-                    let make_main = is_main || !l.contacts.iter().any(|c| c.is_main);
-                    if make_main {
-                        for c in &mut l.contacts {
-                            c.is_main = c.id == to_id;
-                        }
-                    }
-                    json!({"main_contact": make_main})
-                }
-                "companies" => {
-                    l.company_id = Some(to_id);
-                    Value::Null
-                }
-                _ => Value::Null,
-            };
-            l.updated_at = now;
-            out.push(
-                json!({"entity_id": eid, "entity_type": "leads", "to_entity_id": to_id,
-                            "to_entity_type": to_type, "metadata": meta}),
-            );
-        }
-        let self_path = match lead_id {
-            Some(id) => format!("/api/v4/leads/{id}/link"),
-            None => "/api/v4/leads/link".to_owned(),
-        };
-        Reply::hal(
-            200,
-            &json!({"_total_items": out.len(), "_links": self.link(&self_path),
-                    "_embedded": {"links": out}}),
-        )
-    }
-
-    /// `POST /api/v4/leads/{id}/notes` (`lead_id` = Some) or `POST /api/v4/leads/notes`.
-    pub fn post_notes(&mut self, lead_id: Option<i64>, body: &[u8]) -> Reply {
-        let items = match parse_batch(body, 250) {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
-        if let Some(id) = lead_id
-            && !self.leads.contains_key(&id)
-        {
-            return Reply::not_found();
-        }
         let mut errs = Errors::default();
         let mut plans = Vec::new();
         for (i, o) in items.iter().enumerate() {
             let rid = request_id(o, i);
-            let entity_id = match lead_id {
-                Some(id) => Some(id),
-                None => match int_field(o, "entity_id", "", &rid, &mut errs) {
-                    Some(id) if self.leads.contains_key(&id) => Some(id),
-                    Some(_) => {
-                        errs.push(&rid, "NotFound", "entity_id", "Lead not found");
-                        None
-                    }
-                    None => {
-                        errs.push(
-                            &rid,
-                            "NotBlank",
-                            "entity_id",
-                            "This value should not be blank.",
-                        );
-                        None
-                    }
-                },
+            let entity_id = match int_field(o, "entity_id", "", &rid, &mut errs) {
+                Some(id) if self.leads.contains_key(&id) => Some(id),
+                Some(_) => {
+                    errs.push(&rid, "NotFound", "entity_id", "Lead not found");
+                    None
+                }
+                None => {
+                    errs.push(
+                        &rid,
+                        "NotBlank",
+                        "entity_id",
+                        "This value should not be blank.",
+                    );
+                    None
+                }
             };
             let note_type = str_field(o, "note_type", "", &rid, &mut errs);
             match note_type.as_deref() {
@@ -1466,29 +1085,22 @@ impl State {
         if !errs.is_empty() {
             return errs.reply();
         }
-        let now = self.now();
         let mut out = Vec::new();
         for (rid, eid, note_type, params) in plans {
             let id = self.next_note_id;
             self.next_note_id += 1;
             self.notes.push(Note {
                 id,
-                entity_type: "leads".to_owned(),
                 entity_id: eid,
                 note_type,
                 params,
-                created_at: now,
             });
             out.push(json!({"id": id, "entity_id": eid, "request_id": rid,
                             "_links": self.link(&format!("/api/v4/leads/{eid}/notes/{id}"))}));
         }
-        let self_path = match lead_id {
-            Some(id) => format!("/api/v4/leads/{id}/notes"),
-            None => "/api/v4/leads/notes".to_owned(),
-        };
         Reply::hal(
             200,
-            &json!({"_links": self.link(&self_path), "_embedded": {"notes": out}}),
+            &json!({"_links": self.link("/api/v4/leads/notes"), "_embedded": {"notes": out}}),
         )
     }
 }
