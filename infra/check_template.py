@@ -23,7 +23,8 @@ import tomllib
 from samcli.cli.types import CfnParameterOverridesType
 from samtranslator.translator.transform import transform
 
-import template_info
+sys.dont_write_bytecode = True  # no infra/__pycache__ in the work tree for importing a sibling
+import template_info  # noqa: E402
 
 # The same offline environment check-template.sh gives sam and cfn-lint, so that running this
 # file (or its test) alone translates exactly as the script does, without reaching for AWS.
