@@ -59,8 +59,11 @@ echo "==> template.yaml / samconfig.toml"
 
 echo "==> cargo test (AWS parts against moto)"
 # cargo lambda watch builds the functions on their first invocation; build them now so that
-# the first invoke does not wait on the compiler.
-cargo build --locked -p landing-proftest -p landing-submit -p landing-notify -p landing-crm-sync -p landing-sweeper
+# the first invoke does not wait on the compiler. Which they are, the template says.
+packages=$(.venv/bin/python infra/template_info.py packages)
+build_args=()
+for p in $packages; do build_args+=(-p "$p"); done
+cargo build --locked "${build_args[@]}"
 # Emulator tests are #[ignore]d for a plain `cargo test`; here they all run.
 ./infra/with-moto.sh cargo test --workspace --locked -- --include-ignored
 # landing-local with its opt-in AWS transport, against the same emulator.

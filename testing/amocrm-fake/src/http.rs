@@ -22,7 +22,7 @@ impl Shared {
     }
 }
 
-/// `PATCH /api/v4/leads/123` → `PATCH /api/v4/leads/{id}`.
+/// `GET /api/v4/leads/pipelines/123` → `GET /api/v4/leads/pipelines/{id}`.
 fn endpoint_key(method: &Method, path: &str) -> String {
     let norm: Vec<&str> = path
         .trim_end_matches('/')
@@ -48,45 +48,20 @@ fn fault_reply(status: u16) -> Reply {
     }
 }
 
-fn num(s: &str) -> Option<i64> {
-    s.parse().ok()
-}
-
 fn route(st: &mut State, method: &Method, rest: &[&str], query: &str, body: &[u8]) -> Reply {
     let pairs = query_pairs(query);
     let m = method.as_str();
     match (m, rest) {
-        ("GET", ["account"]) => st.get_account(),
         ("GET", ["contacts"]) => st.get_contacts(&pairs),
-        ("POST", ["contacts"]) => st.post_contacts(body),
-        ("GET", ["contacts", "custom_fields"]) => st.get_custom_fields(true),
-        ("GET", ["contacts", id]) if num(id).is_some() => {
-            st.get_contact(num(id).unwrap_or(0), &pairs)
-        }
         ("GET", ["leads"]) => st.get_leads(&pairs),
         ("POST", ["leads"]) => st.post_leads(body),
         ("PATCH", ["leads"]) => st.patch_leads(body),
         ("POST", ["leads", "complex"]) => st.post_complex(body),
-        ("GET", ["leads", "pipelines"]) => st.get_pipelines(),
-        ("GET", ["leads", "pipelines", id]) if num(id).is_some() => {
-            st.get_pipeline(num(id).unwrap_or(0))
-        }
-        ("GET", ["leads", "pipelines", id, "statuses"]) if num(id).is_some() => {
-            st.get_pipeline_statuses(num(id).unwrap_or(0))
-        }
-        ("GET", ["leads", "custom_fields"]) => st.get_custom_fields(false),
-        ("POST", ["leads", "notes"]) => st.post_notes(None, body),
-        ("POST", ["leads", "link"]) => st.post_links(None, body),
-        ("GET", ["leads", id]) if num(id).is_some() => st.get_lead(num(id).unwrap_or(0), &pairs),
-        ("PATCH", ["leads", id]) if num(id).is_some() => st.patch_lead(num(id).unwrap_or(0), body),
-        ("POST", ["leads", id, "link"]) if num(id).is_some() => st.post_links(num(id), body),
-        ("GET", ["leads", id, "links"]) if num(id).is_some() => {
-            st.get_lead_links(num(id).unwrap_or(0))
-        }
-        ("POST", ["leads", id, "notes"]) if num(id).is_some() => st.post_notes(num(id), body),
-        ("GET", ["leads", id, "notes"]) if num(id).is_some() => {
-            st.get_lead_notes(num(id).unwrap_or(0), &pairs)
-        }
+        ("GET", ["leads", "pipelines", id]) => match id.parse::<i64>() {
+            Ok(id) => st.get_pipeline(id),
+            Err(_) => Reply::not_found(),
+        },
+        ("POST", ["leads", "notes"]) => st.post_notes(body),
         _ => Reply::not_found(),
     }
 }

@@ -4,8 +4,12 @@
 //! auth and the OAuth token endpoint with single-use rotating refresh tokens, fuzzy contact
 //! search answering 204 when empty, `leads/complex` returning a bare array and creating a new
 //! contact every time (unless duplicate control is on), tag replace/append semantics, stage
-//! validation with 400 `validation-errors`, notes, links, a rolling-window 429 limiter with a
-//! non-JSON body, an nginx-style 403 "blocked" mode and fault injection.
+//! validation with 400 `validation-errors`, notes, a rolling-window 429 limiter with a non-JSON
+//! body, an nginx-style 403 "blocked" mode and fault injection.
+//!
+//! It serves only the routes the real client (`landing-amocrm`) calls; every other path answers
+//! 404, so a client change that needs a new endpoint fails here first instead of passing against
+//! a fake that drifted from it. Tests read the fake's state through the accessors below.
 //!
 //! The server runs on its own thread with its own single-threaded tokio runtime, so it works
 //! from sync code, from any test runtime flavour, and with paused tokio time in the client.
@@ -34,7 +38,7 @@ use serde_json::Value;
 pub use model::*;
 
 use http::Shared;
-use state::{Fault, State};
+use state::{ContactDraft, Fault, State, fix_pipeline};
 
 /// A running fake AmoCRM server bound to `127.0.0.1:<random port>`; stops when dropped.
 pub struct FakeAmo {
@@ -111,12 +115,7 @@ impl FakeAmo {
     /// Adds (or replaces, by id) a pipeline at runtime.
     pub fn add_pipeline(&self, pipeline: PipelineConfig) {
         self.with(|s| {
-            let mut p = pipeline;
-            let fixed = State::new(FakeConfig {
-                pipelines: vec![p.clone()],
-                ..FakeConfig::default()
-            });
-            p.stages = fixed.pipelines[0].stages.clone();
+            let p = fix_pipeline(pipeline);
             s.pipelines.retain(|x| x.id != p.id);
             s.pipelines.push(p);
         })
@@ -133,7 +132,6 @@ impl FakeAmo {
         extra_fields: &[(&str, &str)],
     ) -> i64 {
         self.with(|s| {
-            let now = s.now();
             let mut fields: Vec<CustomField> = Vec::new();
             let mut push = |def: &FieldDef, value: &str| {
                 let (enum_id, enum_code) = def
@@ -173,23 +171,13 @@ impl FakeAmo {
                 Some((f, l)) => (f.to_owned(), l.to_owned()),
                 None => (name.to_owned(), String::new()),
             };
-            let id = s.next_contact_id;
-            s.next_contact_id += 1;
-            s.contacts.insert(
-                id,
-                Contact {
-                    id,
-                    name: name.to_owned(),
-                    first_name: first,
-                    last_name: last,
-                    custom_fields: fields,
-                    tags: Vec::new(),
-                    created_at: now,
-                    updated_at: now,
-                    lead_ids: Vec::new(),
-                },
-            );
-            id
+            s.insert_contact(ContactDraft {
+                name: name.to_owned(),
+                first_name: first,
+                last_name: last,
+                custom_fields: fields,
+                tags: Vec::new(),
+            })
         })
     }
 
@@ -271,7 +259,7 @@ impl FakeAmo {
         self.with(|s| {
             s.notes
                 .iter()
-                .filter(|n| n.entity_type == "leads" && n.entity_id == lead_id)
+                .filter(|n| n.entity_id == lead_id)
                 .cloned()
                 .collect()
         })
@@ -282,7 +270,8 @@ impl FakeAmo {
         self.with(|s| s.notes.clone())
     }
 
-    /// The rendered JSON of a lead exactly as `GET /api/v4/leads/{id}?with=contacts` shows it.
+    /// The rendered JSON of a lead exactly as `GET /api/v4/leads?filter[id][]=…&with=contacts`
+    /// shows it.
     pub fn lead_json(&self, id: i64) -> Option<Value> {
         self.with(|s| s.leads.get(&id).map(|l| s.render_lead(l, true)))
     }

@@ -159,7 +159,6 @@ impl FieldDef {
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
     pub account_id: i64,
-    pub subdomain: String,
     pub pipelines: Vec<PipelineConfig>,
     /// Accepted as `Authorization: Bearer …` until [`crate::FakeAmo::expire_access_tokens`].
     pub long_lived_token: Option<String>,
@@ -193,7 +192,6 @@ impl Default for FakeConfig {
     fn default() -> Self {
         Self {
             account_id: 31_337_000,
-            subdomain: "fake".to_owned(),
             pipelines: vec![PipelineConfig::default_pipeline()],
             long_lived_token: Some(DEFAULT_LONG_LIVED_TOKEN.to_owned()),
             oauth_client: Some(OAuthClient {
@@ -351,16 +349,14 @@ impl Lead {
     }
 }
 
-/// A note on an entity.
+/// A note on a lead.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Note {
     pub id: i64,
-    /// `leads` or `contacts`.
-    pub entity_type: String,
+    /// The lead.
     pub entity_id: i64,
     pub note_type: String,
     pub params: serde_json::Value,
-    pub created_at: i64,
 }
 
 impl Note {
@@ -378,7 +374,7 @@ pub struct LoggedRequest {
     pub path: String,
     pub query: String,
     pub body: String,
-    /// Endpoint key such as `PATCH /api/v4/leads/{id}`.
+    /// Endpoint key such as `GET /api/v4/leads/pipelines/{id}`.
     pub endpoint: String,
     pub status: u16,
     /// Fake clock, unix seconds.

@@ -65,7 +65,7 @@ pub(crate) fn page_limit(pairs: &Pairs) -> (usize, usize) {
     (page, limit)
 }
 
-pub(crate) fn parse_json(body: &[u8]) -> Result<Value, Reply> {
+fn parse_json(body: &[u8]) -> Result<Value, Reply> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Reply::bad_request("Request body is empty"));
     }

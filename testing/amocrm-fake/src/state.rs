@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::model::*;
+use crate::parse::TagRef;
 
 /// An HTTP answer before it becomes an axum response.
 #[derive(Debug, Clone)]
@@ -198,7 +199,17 @@ pub(crate) struct State {
     pub stats: Stats,
 }
 
-fn fix_pipeline(mut p: PipelineConfig) -> PipelineConfig {
+/// A contact to create, validated: from `leads/complex` or from the seeding API.
+pub(crate) struct ContactDraft {
+    pub name: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub custom_fields: Vec<CustomField>,
+    pub tags: Vec<TagRef>,
+}
+
+/// Adds the system stages 142/143 every AmoCRM pipeline has, whatever the configuration says.
+pub(crate) fn fix_pipeline(mut p: PipelineConfig) -> PipelineConfig {
     if !p.stages.iter().any(|s| s.id == STATUS_WON) {
         p.stages.push(StageConfig {
             id: STATUS_WON,
@@ -427,6 +438,40 @@ impl State {
         self.next_field_id += 1;
         self.contact_fields.push(f.clone());
         f
+    }
+
+    /// Contact tags given by name are created; unknown ids were rejected by validation.
+    pub fn insert_contact(&mut self, d: ContactDraft) -> i64 {
+        let now = self.now();
+        let mut tags = Vec::new();
+        for r in &d.tags {
+            let t = match r {
+                TagRef::Name(n) => Some(self.contact_tag(n)),
+                TagRef::Id(id) => self.contact_tags.iter().find(|t| t.id == *id).cloned(),
+            };
+            if let Some(t) = t
+                && !tags.iter().any(|x: &Tag| x.id == t.id)
+            {
+                tags.push(t);
+            }
+        }
+        let id = self.next_contact_id;
+        self.next_contact_id += 1;
+        self.contacts.insert(
+            id,
+            Contact {
+                id,
+                name: d.name,
+                first_name: d.first_name,
+                last_name: d.last_name,
+                custom_fields: d.custom_fields,
+                tags,
+                created_at: now,
+                updated_at: now,
+                lead_ids: Vec::new(),
+            },
+        );
+        id
     }
 
     pub fn record(&mut self, entry: LoggedRequest) {

@@ -126,6 +126,11 @@ impl T {
     }
 }
 
+/// A kept route with no side effect, used wherever a test only needs "some API call".
+fn probe() -> String {
+    format!("/api/v4/leads/pipelines/{DEFAULT_PIPELINE_ID}")
+}
+
 fn tag_names(lead: &Value) -> Vec<String> {
     lead["_embedded"]["tags"]
         .as_array()
@@ -139,9 +144,7 @@ fn tag_names(lead: &Value) -> Vec<String> {
 async fn api_requires_bearer_and_answers_401_problem_json() {
     let t = T::new();
     for token in [None, Some("nope")] {
-        let r = t
-            .call(Method::GET, "/api/v4/leads/pipelines", token, None)
-            .await;
+        let r = t.call(Method::GET, &probe(), token, None).await;
         assert_eq!(r.status, 401);
         assert_eq!(r.content_type, "application/problem+json");
         assert_eq!(
@@ -150,11 +153,11 @@ async fn api_requires_bearer_and_answers_401_problem_json() {
                    "detail":"Неверный логин или пароль"})
         );
     }
-    let ok = t.get("/api/v4/leads/pipelines").await;
+    let ok = t.get(&probe()).await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.content_type, "application/hal+json");
     t.fake.expire_access_tokens();
-    assert_eq!(t.get("/api/v4/leads/pipelines").await.status, 401);
+    assert_eq!(t.get(&probe()).await.status, 401);
     assert_eq!(t.fake.stats().served_401, 3);
 }
 
@@ -237,8 +240,10 @@ async fn contact_search_is_fuzzy_and_embeds_only_lead_ids() {
     assert_eq!(phone["values"][0]["value"], "+7 999 555-11-22");
     assert!(v["_links"]["next"].is_null());
 
-    let r = t.get(&format!("/api/v4/contacts/{bare}")).await;
-    assert!(r.json()["custom_fields_values"].is_null());
+    let r = t.get("/api/v4/contacts?query=%D0%91%D0%B5%D0%B7").await;
+    let found = &r.json()["_embedded"]["contacts"][0];
+    assert_eq!(found["id"], bare);
+    assert!(found["custom_fields_values"].is_null());
     // Without with=leads there is no _embedded.leads.
     let r = t.get("/api/v4/contacts?query=9995551122").await;
     assert!(r.json()["_embedded"]["contacts"][0]["_embedded"]["leads"].is_null());
@@ -404,15 +409,15 @@ async fn unknown_status_is_a_validation_error() {
     assert_eq!(r.status, 400);
     assert!(r.json()["validation-errors"].is_array());
     let r = t
-        .patch(&format!("/api/v4/leads/{id}"), json!({"status_id": 31337}))
+        .patch("/api/v4/leads", json!([{"id": id, "status_id": 31337}]))
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(t.fake.lead(id).unwrap().status_id, DEFAULT_FIRST_STATUS);
     // With the right pipeline the move works.
     let r = t
         .patch(
-            &format!("/api/v4/leads/{id}"),
-            json!({"status_id": 7001, "pipeline_id": 777}),
+            "/api/v4/leads",
+            json!([{"id": id, "status_id": 7001, "pipeline_id": 777}]),
         )
         .await;
     assert_eq!(r.status, 200);
@@ -462,48 +467,51 @@ async fn tags_replace_vs_append_and_updated_at_bumps() {
     t.fake.advance_clock(10);
     let r = t
         .patch(
-            &format!("/api/v4/leads/{id}"),
-            json!({"tags_to_delete": [{"name": "b"}]}),
+            "/api/v4/leads",
+            json!([{"id": id, "tags_to_delete": [{"name": "b"}]}]),
         )
         .await;
-    assert_eq!(r.json()["id"], id);
+    assert_eq!(r.json()["_embedded"]["leads"][0]["id"], id);
     let after = t.fake.lead(id).unwrap();
     assert_eq!(after.tag_names(), vec!["a", "kaspi"]);
     assert!(after.updated_at >= lead.updated_at + 10);
 
     // _embedded.tags replaces everything and wins over tags_to_add.
     t.patch(
-        &format!("/api/v4/leads/{id}"),
-        json!({"_embedded": {"tags": [{"name": "x"}]}, "tags_to_add": [{"name": "y"}]}),
+        "/api/v4/leads",
+        json!([{"id": id, "_embedded": {"tags": [{"name": "x"}]}, "tags_to_add": [{"name": "y"}]}]),
     )
     .await;
-    let v = t.get(&format!("/api/v4/leads/{id}")).await.json();
-    assert_eq!(tag_names(&v), vec!["x"]);
+    let v = t
+        .get(&format!("/api/v4/leads?filter[id][]={id}"))
+        .await
+        .json();
+    let v = &v["_embedded"]["leads"][0];
+    assert_eq!(tag_names(v), vec!["x"]);
     assert!(
         v["_embedded"]["contacts"].is_null(),
         "contacts only with=contacts"
     );
     t.patch(
-        &format!("/api/v4/leads/{id}"),
-        json!({"_embedded": {"tags": null}}),
+        "/api/v4/leads",
+        json!([{"id": id, "_embedded": {"tags": null}}]),
     )
     .await;
     assert!(t.fake.lead(id).unwrap().tags.is_empty());
 
     // Moving back to an open stage clears closed_at.
     t.patch(
-        &format!("/api/v4/leads/{id}"),
-        json!({"status_id": DEFAULT_SECOND_STATUS}),
+        "/api/v4/leads",
+        json!([{"id": id, "status_id": DEFAULT_SECOND_STATUS}]),
     )
     .await;
     assert!(t.fake.lead(id).unwrap().closed_at.is_none());
 }
 
 #[tokio::test]
-async fn leads_get_filters_links_and_notes() {
+async fn leads_are_read_by_id_filter_with_contacts_only_when_asked() {
     let t = T::new();
     let c = t.fake.add_contact("Иван", &["+77010000001"], &[], &[]);
-    let c2 = t.fake.add_contact("Анна", &["+77010000002"], &[], &[]);
     let a = t.fake.add_lead(
         "a",
         DEFAULT_PIPELINE_ID,
@@ -517,21 +525,23 @@ async fn leads_get_filters_links_and_notes() {
         .add_lead("b", DEFAULT_PIPELINE_ID, STATUS_LOST, &[c], &[], None);
 
     let v = t
-        .get(&format!("/api/v4/leads/{a}?with=contacts"))
+        .get(&format!("/api/v4/leads?filter[id][]={a}&with=contacts"))
         .await
         .json();
-    assert_eq!(v["status_id"], DEFAULT_FIRST_STATUS);
-    assert_eq!(v["pipeline_id"], DEFAULT_PIPELINE_ID);
-    assert!(v["closed_at"].is_null());
-    assert_eq!(v["_embedded"]["contacts"][0]["id"], c);
-    assert_eq!(v["_embedded"]["contacts"][0]["is_main"], true);
-    assert_eq!(t.get("/api/v4/leads/999").await.status, 204);
+    let lead = &v["_embedded"]["leads"][0];
+    assert_eq!(lead["status_id"], DEFAULT_FIRST_STATUS);
+    assert_eq!(lead["pipeline_id"], DEFAULT_PIPELINE_ID);
+    assert!(lead["closed_at"].is_null());
+    assert_eq!(lead["_embedded"]["contacts"][0]["id"], c);
+    assert_eq!(lead["_embedded"]["contacts"][0]["is_main"], true);
+    assert_eq!(Some(lead.clone()), t.fake.lead_json(a));
 
     let v = t
         .get(&format!("/api/v4/leads?filter[id][]={a}&filter[id][]={b}"))
         .await
         .json();
     assert_eq!(v["_embedded"]["leads"].as_array().unwrap().len(), 2);
+    assert!(v["_embedded"]["leads"][0]["_embedded"]["contacts"].is_null());
     let v = t
         .get(&format!(
             "/api/v4/leads?filter%5Bid%5D%5B0%5D={b}&with=contacts"
@@ -540,59 +550,53 @@ async fn leads_get_filters_links_and_notes() {
         .json();
     assert_eq!(v["_embedded"]["leads"][0]["id"], b);
     assert!(v["_embedded"]["leads"][0]["closed_at"].is_i64());
-    let q = format!(
-        "/api/v4/leads?filter[statuses][0][pipeline_id]={DEFAULT_PIPELINE_ID}&filter[statuses][0][status_id]={DEFAULT_FIRST_STATUS}"
-    );
-    let v = t.get(&q).await.json();
-    assert_eq!(v["_embedded"]["leads"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        t.get("/api/v4/leads?filter[pipeline_id][]=1").await.status,
-        204
-    );
     assert_eq!(t.get("/api/v4/leads?filter[id][]=1").await.status, 204);
+}
 
-    let v = t
-        .get(&format!("/api/v4/leads/pipelines/{DEFAULT_PIPELINE_ID}"))
-        .await
-        .json();
-    let ids: Vec<i64> = v["_embedded"]["statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_i64().unwrap())
-        .collect();
-    assert!(ids.contains(&144) && ids.contains(&142) && ids.contains(&143));
-    let v = t.get("/api/v4/leads/pipelines").await.json();
-    assert_eq!(v["_embedded"]["pipelines"][0]["id"], DEFAULT_PIPELINE_ID);
+#[tokio::test]
+async fn every_pipeline_has_stages_142_and_143_and_an_unknown_one_is_404() {
+    let t = T::new();
+    t.fake
+        .add_pipeline(PipelineConfig::new(777, "Другая").stage(7001, "Новый"));
+    for (pipeline, own) in [(DEFAULT_PIPELINE_ID, DEFAULT_STATUS_144), (777, 7001)] {
+        let r = t.get(&format!("/api/v4/leads/pipelines/{pipeline}")).await;
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        assert_eq!(v["id"], pipeline);
+        let ids: Vec<i64> = v["_embedded"]["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_i64().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&own) && ids.contains(&STATUS_WON) && ids.contains(&STATUS_LOST),
+            "{pipeline}: {ids:?}"
+        );
+    }
+    assert_eq!(t.get("/api/v4/leads/pipelines/1").await.status, 404);
+}
 
-    let r = t
-        .post(
-            &format!("/api/v4/leads/{a}/link"),
-            json!([{"to_entity_id": c2, "to_entity_type": "contacts", "metadata": {"is_main": true}}]),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["_embedded"]["links"][0]["metadata"]["main_contact"],
-        true
+#[tokio::test]
+async fn notes_attach_to_the_lead_in_entity_id_and_an_unknown_lead_is_400() {
+    let t = T::new();
+    let a = t.fake.add_lead(
+        "a",
+        DEFAULT_PIPELINE_ID,
+        DEFAULT_FIRST_STATUS,
+        &[],
+        &[],
+        None,
     );
-    assert_eq!(t.fake.lead(a).unwrap().main_contact_id(), Some(c2));
-
     let r = t
         .post(
-            &format!("/api/v4/leads/{a}/notes"),
-            json!([{"note_type": "common", "params": {"text": "Оплата Kaspi"}}]),
+            "/api/v4/leads/notes",
+            json!([{"entity_id": a, "note_type": "common", "params": {"text": "Оплата Kaspi"}},
+                   {"entity_id": a, "note_type": "common", "params": {"text": "второй"}}]),
         )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["_embedded"]["notes"][0]["entity_id"], a);
-    let r = t
-        .post(
-            "/api/v4/leads/notes",
-            json!([{"entity_id": a, "note_type": "common", "params": {"text": "второй"}}]),
-        )
-        .await;
-    assert_eq!(r.status, 200);
     let notes = t.fake.notes(a);
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[0].text(), Some("Оплата Kaspi"));
@@ -604,21 +608,21 @@ async fn leads_get_filters_links_and_notes() {
         )
         .await;
     assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["validation-errors"][0]["errors"][0]["path"],
+        "entity_id"
+    );
+    assert_eq!(t.fake.all_notes().len(), 2);
+}
 
-    // POST /leads with an embedded existing contact, and POST /contacts.
-    let v = t
-        .post(
-            "/api/v4/contacts",
-            json!([{"name": "Новый", "request_id": "c1"}]),
-        )
-        .await
-        .json();
-    let new_c = v["_embedded"]["contacts"][0]["id"].as_i64().unwrap();
-    assert_eq!(v["_embedded"]["contacts"][0]["request_id"], "c1");
+#[tokio::test]
+async fn post_leads_links_an_existing_contact_and_adds_tags() {
+    let t = T::new();
+    let c = t.fake.add_contact("Новый", &[], &[], &[]);
     let v = t
         .post(
             "/api/v4/leads",
-            json!([{"name": "n", "_embedded": {"contacts": [{"id": new_c, "is_main": true}]},
+            json!([{"name": "n", "_embedded": {"contacts": [{"id": c, "is_main": true}]},
                     "tags_to_add": [{"name": "proftest"}]}]),
         )
         .await
@@ -627,9 +631,10 @@ async fn leads_get_filters_links_and_notes() {
         .fake
         .lead(v["_embedded"]["leads"][0]["id"].as_i64().unwrap())
         .unwrap();
-    assert_eq!(lead.contact_ids(), vec![new_c]);
+    assert_eq!(lead.contact_ids(), vec![c]);
+    assert_eq!(lead.main_contact_id(), Some(c));
     assert_eq!(lead.tag_names(), vec!["proftest"]);
-    assert!(t.fake.calls("GET /api/v4/leads/{id}") >= 2);
+    assert_eq!(t.fake.contacts().len(), 1, "no contact is created");
 }
 
 #[tokio::test]
@@ -657,7 +662,7 @@ async fn refresh_tokens_rotate_and_reuse_is_revoked() {
     let refresh1 = v["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(access1.split('.').count(), 3, "JWT-shaped");
     assert_eq!(
-        t.call(Method::GET, "/api/v4/account", Some(&access1), None)
+        t.call(Method::GET, &probe(), Some(&access1), None)
             .await
             .status,
         200
@@ -744,7 +749,7 @@ async fn refresh_tokens_rotate_and_reuse_is_revoked() {
     // Expired access tokens answer 401.
     t.fake.expire_access_tokens();
     assert_eq!(
-        t.call(Method::GET, "/api/v4/account", Some(&access1), None)
+        t.call(Method::GET, &probe(), Some(&access1), None)
             .await
             .status,
         401
@@ -757,7 +762,7 @@ async fn more_than_7_requests_per_second_get_429_with_non_json_body() {
     let mut statuses = Vec::new();
     let mut bodies = Vec::new();
     for _ in 0..10 {
-        let r = t.get("/api/v4/leads/pipelines").await;
+        let r = t.get(&probe()).await;
         statuses.push(r.status.as_u16());
         if r.status == 429 {
             assert!(
@@ -788,21 +793,21 @@ async fn more_than_7_requests_per_second_get_429_with_non_json_body() {
     let stats = t.fake.stats();
     assert_eq!(stats.served_429, 3);
     assert_eq!(stats.executed, 7);
-    assert_eq!(stats.calls("GET /api/v4/leads/pipelines"), 10);
+    assert_eq!(stats.calls("GET /api/v4/leads/pipelines/{id}"), 10);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(t.get("/api/v4/leads/pipelines").await.status, 200);
+    assert_eq!(t.get(&probe()).await.status, 200);
 
     t.fake.burst_429(2);
-    assert_eq!(t.get("/api/v4/account").await.status, 429);
-    assert_eq!(t.get("/api/v4/account").await.status, 429);
+    assert_eq!(t.get(&probe()).await.status, 429);
+    assert_eq!(t.get(&probe()).await.status, 429);
 }
 
 #[tokio::test]
 async fn blocked_mode_serves_nginx_403_html_everywhere() {
     let t = T::new();
     t.fake.set_blocked(true);
-    let r = t.get("/api/v4/leads/pipelines").await;
+    let r = t.get(&probe()).await;
     assert_eq!(r.status, 403);
     assert!(r.content_type.starts_with("text/html"));
     assert!(r.body.contains("403 Forbidden") && r.body.contains("nginx"));
@@ -816,7 +821,7 @@ async fn blocked_mode_serves_nginx_403_html_everywhere() {
         .await;
     assert_eq!(r.status, 403);
     t.fake.set_blocked(false);
-    assert_eq!(t.get("/api/v4/leads/pipelines").await.status, 200);
+    assert_eq!(t.get(&probe()).await.status, 200);
 }
 
 #[tokio::test]
@@ -846,7 +851,7 @@ async fn injected_faults_and_delays() {
 
     t.fake.delay_next(1, Duration::from_millis(300));
     let start = std::time::Instant::now();
-    assert_eq!(t.get("/api/v4/account").await.status, 200);
+    assert_eq!(t.get(&probe()).await.status, 200);
     assert!(start.elapsed() >= Duration::from_millis(300));
     let stats = t.fake.stats();
     assert_eq!(stats.injected_faults, 3);
@@ -855,4 +860,34 @@ async fn injected_faults_and_delays() {
     assert_eq!(log.len(), 4);
     assert_eq!(log[0].status, 502);
     assert!(log[0].body.contains("\"name\""));
+}
+
+#[tokio::test]
+async fn routes_the_client_does_not_call_answer_404() {
+    let t = T::new();
+    let lead = t.fake.add_lead(
+        "l",
+        DEFAULT_PIPELINE_ID,
+        DEFAULT_FIRST_STATUS,
+        &[],
+        &[],
+        None,
+    );
+    for (method, path) in [
+        (Method::GET, "/api/v4/account".to_owned()),
+        (Method::GET, "/api/v4/leads/pipelines".to_owned()),
+        (Method::GET, format!("/api/v4/leads/{lead}")),
+        (Method::PATCH, format!("/api/v4/leads/{lead}")),
+        (Method::POST, format!("/api/v4/leads/{lead}/notes")),
+        (Method::POST, "/api/v4/contacts".to_owned()),
+    ] {
+        let body = (method != Method::GET).then(|| json!([{}]));
+        let r = t
+            .call(method.clone(), &path, Some(DEFAULT_LONG_LIVED_TOKEN), body)
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}");
+        assert_eq!(r.content_type, "application/problem+json");
+    }
+    assert!(t.fake.all_notes().is_empty());
+    assert!(t.fake.contacts().is_empty());
 }

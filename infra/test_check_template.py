@@ -1,0 +1,68 @@
+"""The template checks catch the traps they claim to: check_template.check() passes on the real
+template and samconfig, and fails, for the right reason, on copies with one trap each.
+
+  .venv/bin/python infra/test_check_template.py     (infra/check-template.sh runs it)
+"""
+
+import io
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.dont_write_bytecode = True  # no infra/__pycache__ in the work tree
+
+import check_template  # noqa: E402
+
+ROOT = check_template.ROOT
+TEMPLATE = (ROOT / "template.yaml").read_text()
+SAMCONFIG = (ROOT / "samconfig.toml").read_text()
+
+
+def mutate(text: str, old: str, new: str) -> str:
+    # Exactly one occurrence: if the template changes shape, the test must be updated rather
+    # than silently checking an unmutated copy.
+    assert text.count(old) == 1, f"expected exactly one {old!r} to mutate, found {text.count(old)}"
+    return text.replace(old, new)
+
+
+class CheckTemplateTest(unittest.TestCase):
+    def run_checks(self, template: str = TEMPLATE, samconfig: str = SAMCONFIG) -> list[str]:
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            (d / "template.yaml").write_text(template)
+            (d / "samconfig.toml").write_text(samconfig)
+            return check_template.check(d / "template.yaml", d / "samconfig.toml", d,
+                                        root=ROOT, out=io.StringIO(), err=io.StringIO())
+
+    def assert_fails_with(self, errors: list[str], needle: str) -> None:
+        self.assertTrue(any(needle in e for e in errors), f"no failure mentioning {needle!r} in {errors}")
+
+    def test_the_real_template_and_samconfig_pass(self):
+        self.assertEqual(self.run_checks(), [])
+
+    def test_a_singular_rate_unit_fails(self):
+        t = mutate(TEMPLATE, "ScheduleExpression: rate(5 minutes)", "ScheduleExpression: rate(5 minute)")
+        self.assert_fails_with(self.run_checks(t), "rate(5 minutes) (plural)")
+
+    def test_a_stream_ref_instead_of_its_arn_fails(self):
+        t = mutate(TEMPLATE, "Stream: !GetAtt LeadsTable.StreamArn", "Stream: !Ref LeadsTable")
+        self.assert_fails_with(self.run_checks(t), "Stream must be !GetAtt LeadsTable.StreamArn")
+
+    def test_a_binary_its_crate_does_not_build_fails(self):
+        t = mutate(TEMPLATE, "Binary: crm-sync", "Binary: crmsync")
+        self.assert_fails_with(self.run_checks(t), "CrmSyncFunction: Binary crmsync is not a [[bin]]")
+
+    def test_a_samconfig_override_of_no_parameter_fails(self):
+        # A typo'd override name would deploy the parameter's default, silently.
+        cfg = mutate(SAMCONFIG, '"LogLevel=info",\n]', '"LogLevl=info",\n]')
+        self.assert_fails_with(self.run_checks(samconfig=cfg), "[prod] override LogLevl is not a template parameter")
+
+    def test_a_template_samtranslator_rejects_fails(self):
+        t = mutate(TEMPLATE, "Type: ScheduleV2", "Type: ScheduleV3")
+        self.assert_fails_with(self.run_checks(t), "samtranslator")
+
+
+if __name__ == "__main__":
+    unittest.main()
