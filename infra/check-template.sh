@@ -5,7 +5,7 @@
 #   2. samconfig.toml's dev/prod parameter_overrides checked against the template's Parameters
 #   3. SAM -> CloudFormation with samtranslator (per environment), then cfn-lint on the result
 #      (since cfn-lint 1.54 `sam validate --lint` no longer lints the translated template)
-#   4. the traps no linter catches (DESIGN.md §10), asserted on the parsed and translated templates
+#   4. the traps no linter catches (docs/architecture.md §10), asserted on the parsed and translated templates
 # Steps 2-4 are infra/check_template.py; infra/test_check_template.py, run first, proves on mutated
 # copies of the template that they fail when they should. Exits non-zero on the first failing step.
 set -euo pipefail

@@ -3,7 +3,7 @@
   2. samconfig.toml's dev/prod parameter_overrides checked against the template's Parameters
   3. SAM -> CloudFormation with samtranslator, once per environment, the results written to
      OUT_DIR/translated-<env>.json for cfn-lint
-  4. the traps no linter catches (DESIGN.md §10), asserted on the parsed and translated templates
+  4. the traps no linter catches (docs/architecture.md §10), asserted on the parsed and translated templates
 
   .venv/bin/python infra/check_template.py OUT_DIR [TEMPLATE [SAMCONFIG]]
 

@@ -1,6 +1,6 @@
 //! A stateful fake AmoCRM (API v4) server for tests and benchmarks.
 //!
-//! It implements the semantics described in `research/amocrm-api.md` (§13 checklist): bearer
+//! It implements the semantics described in `docs/amocrm.md` (§13 checklist): bearer
 //! auth and the OAuth token endpoint with single-use rotating refresh tokens, fuzzy contact
 //! search answering 204 when empty, `leads/complex` returning a bare array and creating a new
 //! contact every time (unless duplicate control is on), tag replace/append semantics, stage
