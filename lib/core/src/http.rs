@@ -49,7 +49,7 @@ async fn answer(
             .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    let key = match req.headers().get(IDEMPOTENCY_KEY) {
+    let header_key = match req.headers().get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => match v.to_str().ok().map(IdempotencyKey::parse) {
             Some(Ok(k)) => Some(k),
@@ -85,6 +85,19 @@ async fn answer(
         Err(BodyError::Malformed(msg)) => {
             return error(StatusCode::BAD_REQUEST, "malformed_body", &msg);
         }
+    };
+    // A beacon cannot set headers, so the key may come in the body; the header wins.
+    let key = match header_key {
+        Some(k) => Some(k),
+        None => match IdempotencyKey::from_fields(&fields) {
+            Ok(k) => k,
+            Err(fields) => {
+                return json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &json!({"error": "validation_failed", "fields": fields}),
+                );
+            }
+        },
     };
     match svc
         .submit(form, &fields, key.as_ref(), correlation_id)
