@@ -676,6 +676,55 @@ async fn the_header_key_wins_over_a_different_body_key() {
 }
 
 #[tokio::test]
+async fn the_accepted_answer_offers_the_payment_link_of_the_chosen_method_only() {
+    let mut h = Harness::new();
+    let links = std::collections::BTreeMap::from([(
+        landing_core::domain::PaymentMethod::Kaspi,
+        "https://pay.kaspi.kz/pay/school".to_owned(),
+    )]);
+    h.svc = common::service(h.store.clone()).with_payment_links(links);
+    let post = |body: Value, key: &'static str| {
+        request(&apigw_event(
+            SUBMIT_PATH,
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", key),
+            ],
+            &EventBody::Text(body.to_string()),
+            key,
+        ))
+    };
+    let kaspi = json!({"name": "Pay", "phone": "+77051110051", "paymentMethod": "Kaspi"});
+    let first = h
+        .call(Form::ExpressCourse, post(kaspi.clone(), "pay-1"))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.json["paymentLink"], "https://pay.kaspi.kz/pay/school");
+    let replay = h.call(Form::ExpressCourse, post(kaspi, "pay-1")).await;
+    assert_eq!(
+        (replay.status, replay.text.as_str()),
+        (StatusCode::OK, first.text.as_str()),
+        "a replay offers the link too"
+    );
+    // No link configured for halyk, and ProfTest has no payment: no field at all.
+    let halyk = json!({"name": "Pay", "phone": "+77051110051", "paymentMethod": "halyk"});
+    let ans = h.call(Form::ExpressCourse, post(halyk, "pay-2")).await;
+    assert_eq!(ans.status, StatusCode::CREATED, "{}", ans.text);
+    assert!(ans.json.get("paymentLink").is_none(), "{}", ans.text);
+    let proftest = request(&apigw_event(
+        PROFTEST_PATH,
+        &[("content-type", "application/json")],
+        &EventBody::Text(
+            json!({"name": "Pay", "phone": "+77051110051", "paymentMethod": "kaspi"}).to_string(),
+        ),
+        "pay-3",
+    ));
+    let ans = h.call(Form::ProfTest, proftest).await;
+    assert_eq!(ans.status, StatusCode::CREATED, "{}", ans.text);
+    assert!(ans.json.get("paymentLink").is_none(), "{}", ans.text);
+}
+
+#[tokio::test]
 async fn the_same_key_with_a_different_body_is_422_naming_the_header() {
     let h = Harness::new();
     let ev = fixture("submit/valid-with-idempotency-key.json");

@@ -1,7 +1,7 @@
 //! The intake use case: a validated submission becomes one atomic write (lead, notifications,
 //! tracking, idempotency record); only after it commits is the lead accepted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification, StoredResponse,
-    TrackingTouch,
+    CrmState, CrmStatus, Form, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod,
+    StoredResponse, TrackingTouch,
 };
 use crate::ports::{
     Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError,
@@ -78,6 +78,10 @@ pub struct IntakeConfig {
 pub struct AcceptedBody {
     pub lead_id: String,
     pub source_campaign: String,
+    /// The configured link of the chosen payment method, so the page can offer it at once
+    /// instead of the visitor waiting ten minutes for the SMS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +112,7 @@ pub struct IntakeService {
     config: IntakeConfig,
     in_flight: Mutex<HashSet<String>>,
     on_commit: Option<CommitHook>,
+    payment_links: BTreeMap<PaymentMethod, String>,
 }
 
 /// Removes an idempotency key from the in-flight set however the request ends.
@@ -138,11 +143,20 @@ impl IntakeService {
             config,
             in_flight: Mutex::new(HashSet::new()),
             on_commit: None,
+            payment_links: BTreeMap::new(),
         }
     }
 
     pub fn with_commit_hook(mut self, hook: CommitHook) -> Self {
         self.on_commit = Some(hook);
+        self
+    }
+
+    /// Payment links (`PAYMENT_LINK_<METHOD>`, `NotifySettings::payment_links`) put into the
+    /// accepted answer of an ExpressCourse lead as `paymentLink`. A builder rather than an
+    /// `IntakeConfig` field so that no other runtime's wiring has to change for it.
+    pub fn with_payment_links(mut self, links: BTreeMap<PaymentMethod, String>) -> Self {
+        self.payment_links = links;
         self
     }
 
@@ -186,6 +200,9 @@ impl IntakeService {
         let body = serde_json::to_string(&AcceptedBody {
             lead_id: lead.id.to_string(),
             source_campaign: lead.source_campaign.as_str().to_owned(),
+            payment_link: lead
+                .payment_method
+                .and_then(|pm| self.payment_links.get(&pm).cloned()),
         })
         .map_err(|e| IntakeError::Unavailable(StoreError::Corrupt(e.to_string())))?;
         let idempotency = scoped_key.map(|key| IdempotencyRecord {

@@ -149,7 +149,8 @@ pub async fn run(
                 CrmStatus::Disabled
             },
         },
-    );
+    )
+    .with_payment_links(config.notify.payment_links.clone());
     if crm_worker.is_some() {
         let wake_crm = crm_wake.clone();
         intake = intake.with_commit_hook(Arc::new(move |_| wake_crm.notify_one()));
