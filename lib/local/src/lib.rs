@@ -87,6 +87,9 @@ pub async fn run(
     let _lock = lock_data_dir(data_dir)?;
 
     let templates = config.notify.templates()?;
+    // The pages render at start so that a broken content file stops the process here.
+    let site = landing_web::Site::load(config.web_content.as_deref())
+        .map_err(|e| ConfigError::new(landing_web::CONTENT_VAR, landing_core::error_chain(&e)))?;
     let store = Arc::new(landing_sqlite::open(&data_dir.join("landing.db"))?);
     let (sms, email): (Arc<dyn SmsSender>, Arc<dyn EmailSender>) = match &config.transport {
         Transport::Outbox => {
@@ -181,7 +184,7 @@ pub async fn run(
         .unwrap_or_default();
     tracing::info!(addr = %local, data_dir = %shown, notify_delay = ?config.notify.delay, "landing-local listening");
 
-    let served = axum::serve(listener, router(intake, &config.cors))
+    let served = axum::serve(listener, router(intake, Arc::new(site), &config.cors))
         .with_graceful_shutdown(shutdown)
         .await;
     tracing::info!("HTTP server stopped; finishing the rounds in progress");
@@ -219,13 +222,14 @@ fn lock_data_dir(dir: &Path) -> Result<File, RunError> {
     Ok(file)
 }
 
-pub fn router(intake: AppState, cors: &Cors) -> Router {
+pub fn router(intake: AppState, site: Arc<landing_web::Site>, cors: &Cors) -> Router {
     let router = Router::new()
         .route("/api/landing/proftest", any(proftest))
         .route("/api/landing/submit", any(submit))
         .route("/healthz", get(healthz))
         .fallback(not_found)
-        .with_state(intake);
+        .with_state(intake)
+        .merge(site.router());
     let layer = CorsLayer::new()
         .allow_methods([Method::POST])
         .allow_headers([
