@@ -344,7 +344,6 @@ function clearErrors(form) {
 /** Marks fields invalid ({name: "Russian message"}), announces it and focuses the first. */
 export function showErrors(form, errors, t = texts()) {
   clearErrors(form);
-  let first = null;
   for (const [name, message] of Object.entries(errors)) {
     const inputs = form.querySelectorAll(`[name="${name}"]`);
     const err = fieldError(form, name);
@@ -352,9 +351,10 @@ export function showErrors(form, errors, t = texts()) {
     for (const i of inputs) i.setAttribute("aria-invalid", "true");
     err.textContent = message;
     err.hidden = false;
-    first = first || inputs[0];
   }
   setStatus(form, (t.status && t.status.invalid) || "", "error");
+  // The first bad field in the page's order, whatever order the errors came in.
+  const first = form.querySelector('[aria-invalid="true"]');
   if (first) first.focus();
 }
 
