@@ -200,7 +200,8 @@ export function contentFile(apiBase) {
  * An HTTP proxy in front of `target` that records every request (method, path, headers, body)
  * and can hold matching requests until released: "the API answers slowly".
  */
-export async function startProxy(target) {
+export async function startProxy(initialTarget) {
+  let target = initialTarget;
   const requests = [];
   let hold = null;
   const held = [];
@@ -236,6 +237,9 @@ export async function startProxy(target) {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    setTarget(t) {
+      target = t;
+    },
     hold(fn) {
       hold = fn;
     },
