@@ -81,7 +81,7 @@ pub enum WebError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the content is not valid JSON: {0}")]
+    #[error("the content is not valid JSON")]
     ContentJson(#[source] serde_json::Error),
     #[error("the content is wrong: {0}")]
     Content(String),
@@ -340,11 +340,9 @@ fn not_found() -> Response {
 fn render_error(e: &minijinja::Error) -> String {
     // minijinja's text names the template and line: that points the school at the missing text.
     let mut out = e.to_string();
-    if let Some(detail) = e.detail() {
-        if !out.contains(detail) {
-            out.push_str(": ");
-            out.push_str(detail);
-        }
+    if let Some(detail) = e.detail().filter(|d| !out.contains(d)) {
+        out.push_str(": ");
+        out.push_str(detail);
     }
     out
 }
@@ -500,7 +498,10 @@ fn hashed_name(file: &str, body: &[u8]) -> String {
 /// templates use. A module that imports another (`from "./lead-client.js"`) has the hashed
 /// name written into it before it is hashed itself, so a change anywhere changes every URL
 /// that leads to it and no browser keeps a stale module.
-fn hashed_assets() -> Result<(BTreeMap<String, Asset>, BTreeMap<String, String>), WebError> {
+/// Hashed file name → asset, and plain name → URL.
+type HashedAssets = (BTreeMap<String, Asset>, BTreeMap<String, String>);
+
+fn hashed_assets() -> Result<HashedAssets, WebError> {
     let mut pending: BTreeMap<String, Vec<u8>> = ASSETS
         .files()
         .map(|f| {
