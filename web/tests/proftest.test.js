@@ -21,6 +21,7 @@ test("a phone visitor takes the test with a slug and UTM: one lead with answers,
   await page.goto(`${server.url}/integrator/proftest/kenesary?utm_source=instagram&utm_medium=cpc&utm_campaign=kenesary_dec&utm_content=reels_1&utm_term=%D0%BF%D1%80%D0%BE%D1%84%D1%82%D0%B5%D1%81%D1%82&gclid=gc-123`);
   await screenshot(page, "proftest-360-initial");
   await page.locator("[data-start]").tap();
+  await screenshot(page, "proftest-360-question");
   // Mostly the first option (IT), so the result is known: it scores highest.
   const total = await answerQuiz(page, (i) => (i % 3 === 2 ? 1 : 0));
   assert.equal(total, 12);
