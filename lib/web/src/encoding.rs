@@ -57,10 +57,9 @@ impl Encoding {
 pub fn gzip(body: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     // Writing to a Vec cannot fail.
-    match enc.write_all(body).and_then(|()| enc.finish()) {
-        Ok(out) => out,
-        Err(_) => Vec::new(),
-    }
+    enc.write_all(body)
+        .and_then(|()| enc.finish())
+        .unwrap_or_default()
 }
 
 pub fn brotli(body: &[u8]) -> Vec<u8> {
