@@ -333,7 +333,9 @@ async fn check_fixture(rel: &str, ev: &Value, want: &Value) -> Check {
         "lambda_http read method {}",
         req.method()
     );
-    let idempotency_key = req.headers().contains_key("idempotency-key");
+    // The key may also come in the body (a beacon cannot set headers).
+    let idempotency_key =
+        req.headers().contains_key("idempotency-key") || body_has_key(ev).unwrap_or(false);
 
     let h = Harness::new();
     let ans = h.call(form, req).await;
@@ -542,6 +544,186 @@ async fn a_retry_with_the_same_key_and_body_replays_the_first_answer() {
     );
     let id = first.lead_id().expect("leadId");
     assert!(h.lead(id).await.is_some());
+}
+
+/// Whether the event's (text) body carries a usable `idempotencyKey`/`idempotency_key`.
+fn body_has_key(ev: &Value) -> Option<bool> {
+    let body: Value = serde_json::from_str(ev["body"].as_str()?).ok()?;
+    Some(
+        ["idempotencyKey", "idempotency_key"]
+            .iter()
+            .any(|k| body[*k].as_str().is_some_and(|s| !s.trim().is_empty())),
+    )
+}
+
+#[tokio::test]
+async fn a_beacon_with_the_key_only_in_its_body_replays_the_fetch_that_sent_it_as_a_header() {
+    let h = Harness::new();
+    let key = "7a3f1c2e-4b5d-4e6f-8a9b-0c1d2e3f4a5b";
+    let body = json!({"name": "Beacon", "phone": "+77051110041", "idempotencyKey": key});
+    // What lead-client.js sends: the key as the header and in the body.
+    let fetch = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                PROFTEST_PATH,
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", key),
+                ],
+                &EventBody::Text(body.to_string()),
+                "beacon-1",
+            )),
+        )
+        .await;
+    assert_eq!(fetch.status, StatusCode::CREATED, "{}", fetch.text);
+    // What navigator.sendBeacon sends when the page closes before the answer arrived.
+    let beacon = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                PROFTEST_PATH,
+                &[("content-type", "text/plain;charset=UTF-8")],
+                &EventBody::Text(body.to_string()),
+                "beacon-2",
+            )),
+        )
+        .await;
+    assert_eq!(beacon.status, StatusCode::OK, "{}", beacon.text);
+    assert_eq!(beacon.text, fetch.text);
+    assert_eq!(beacon.header("idempotent-replayed"), Some("true"));
+    // The key field is not part of the body's identity: the header alone names the same one.
+    let mut without = body.clone();
+    without
+        .as_object_mut()
+        .expect("object")
+        .remove("idempotencyKey");
+    let header_only = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                PROFTEST_PATH,
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", key),
+                ],
+                &EventBody::Text(without.to_string()),
+                "beacon-3",
+            )),
+        )
+        .await;
+    assert_eq!(header_only.status, StatusCode::OK, "{}", header_only.text);
+    assert_eq!(header_only.text, fetch.text);
+    assert_eq!(h.count("landing_leads"), 1);
+    assert_eq!(h.count("idempotency"), 1);
+}
+
+#[tokio::test]
+async fn the_header_key_wins_over_a_different_body_key() {
+    let h = Harness::new();
+    let body = json!({"name": "Two Keys", "phone": "+77051110042", "idempotencyKey": "body-key-1"});
+    let first = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                PROFTEST_PATH,
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", "header-key-1"),
+                ],
+                &EventBody::Text(body.to_string()),
+                "wins-1",
+            )),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    // The record is under the header's key: the body's key alone names another submission…
+    let by_body_key = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                PROFTEST_PATH,
+                &[("content-type", "application/json")],
+                &EventBody::Text(body.to_string()),
+                "wins-2",
+            )),
+        )
+        .await;
+    assert_eq!(
+        by_body_key.status,
+        StatusCode::CREATED,
+        "{}",
+        by_body_key.text
+    );
+    assert_ne!(by_body_key.json["leadId"], first.json["leadId"]);
+    // …and the header's key, sent in the body, replays the first.
+    let mut again = body.clone();
+    again["idempotencyKey"] = json!("header-key-1");
+    let replay = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                PROFTEST_PATH,
+                &[("content-type", "text/plain;charset=UTF-8")],
+                &EventBody::Text(again.to_string()),
+                "wins-3",
+            )),
+        )
+        .await;
+    assert_eq!(
+        (replay.status, replay.text.as_str()),
+        (StatusCode::OK, first.text.as_str())
+    );
+    assert_eq!(h.count("landing_leads"), 2);
+}
+
+#[tokio::test]
+async fn the_accepted_answer_offers_the_payment_link_of_the_chosen_method_only() {
+    let mut h = Harness::new();
+    let links = std::collections::BTreeMap::from([(
+        landing_core::domain::PaymentMethod::Kaspi,
+        "https://pay.kaspi.kz/pay/school".to_owned(),
+    )]);
+    h.svc = common::service_with_links(h.store.clone(), links);
+    let post = |body: Value, key: &'static str| {
+        request(&apigw_event(
+            SUBMIT_PATH,
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", key),
+            ],
+            &EventBody::Text(body.to_string()),
+            key,
+        ))
+    };
+    let kaspi = json!({"name": "Pay", "phone": "+77051110051", "paymentMethod": "Kaspi"});
+    let first = h
+        .call(Form::ExpressCourse, post(kaspi.clone(), "pay-1"))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.json["paymentLink"], "https://pay.kaspi.kz/pay/school");
+    let replay = h.call(Form::ExpressCourse, post(kaspi, "pay-1")).await;
+    assert_eq!(
+        (replay.status, replay.text.as_str()),
+        (StatusCode::OK, first.text.as_str()),
+        "a replay offers the link too"
+    );
+    // No link configured for halyk, and ProfTest has no payment: no field at all.
+    let halyk = json!({"name": "Pay", "phone": "+77051110051", "paymentMethod": "halyk"});
+    let ans = h.call(Form::ExpressCourse, post(halyk, "pay-2")).await;
+    assert_eq!(ans.status, StatusCode::CREATED, "{}", ans.text);
+    assert!(ans.json.get("paymentLink").is_none(), "{}", ans.text);
+    let proftest = request(&apigw_event(
+        PROFTEST_PATH,
+        &[("content-type", "application/json")],
+        &EventBody::Text(
+            json!({"name": "Pay", "phone": "+77051110051", "paymentMethod": "kaspi"}).to_string(),
+        ),
+        "pay-3",
+    ));
+    let ans = h.call(Form::ProfTest, proftest).await;
+    assert_eq!(ans.status, StatusCode::CREATED, "{}", ans.text);
+    assert!(ans.json.get("paymentLink").is_none(), "{}", ans.text);
 }
 
 #[tokio::test]

@@ -89,6 +89,7 @@ fn world_with(crm: CrmSettings) -> World {
             notify_delay: Duration::from_secs(600),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
+            payment_links: Default::default(),
         },
     );
     let sync = CrmSync::new(

@@ -73,6 +73,7 @@ fn world() -> World {
             notify_delay: Duration::from_secs(600),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
+            payment_links: Default::default(),
         },
     );
     let templates = Arc::new(Templates::defaults(BTreeMap::new()).unwrap());

@@ -48,6 +48,7 @@ pub fn intake(aws: &SdkConfig, env: &Env) -> Result<IntakeService, ConfigError> 
             notify_delay: notify.delay,
             idempotency_ttl: IDEMPOTENCY_TTL,
             initial_crm_status: crm,
+            payment_links: notify.payment_links.clone(),
         },
     ))
 }

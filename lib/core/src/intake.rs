@@ -1,7 +1,7 @@
 //! The intake use case: a validated submission becomes one atomic write (lead, notifications,
 //! tracking, idempotency record); only after it commits is the lead accepted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,13 +10,13 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification, Phone,
-    StoredResponse, TrackingTouch,
+    CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod,
+    Phone, StoredResponse, TrackingTouch,
 };
 use crate::ports::{
     Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError,
 };
-use crate::submission::{FieldErrors, Submission};
+use crate::submission::{FieldErrors, IDEMPOTENCY_KEY_FIELDS, Submission};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -45,6 +45,28 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key a body carries as `idempotencyKey` (alias `idempotency_key`): `None` when absent,
+    /// `null` or blank; a field error named `idempotencyKey` when it is not a valid key.
+    pub fn from_fields(fields: &Map<String, Value>) -> Result<Option<Self>, FieldErrors> {
+        let value = IDEMPOTENCY_KEY_FIELDS
+            .iter()
+            .filter_map(|n| fields.get(*n))
+            .find(|v| !v.is_null());
+        let problem = match value {
+            None => return Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+            Some(Value::String(s)) => match IdempotencyKey::parse(s) {
+                Ok(k) => return Ok(Some(k)),
+                Err(_) => BadIdempotencyKey::RULE,
+            },
+            Some(_) => "must be a string",
+        };
+        Err(FieldErrors::from([(
+            "idempotencyKey".to_owned(),
+            problem.to_owned(),
+        )]))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +75,9 @@ pub struct IntakeConfig {
     pub idempotency_ttl: Duration,
     /// `pending` when a CRM sync will pick the lead up, `disabled` when none is configured.
     pub initial_crm_status: CrmStatus,
+    /// `PAYMENT_LINK_<METHOD>` (`NotifySettings::payment_links`): put into the accepted answer of
+    /// an ExpressCourse lead as `paymentLink`, so the page can offer it at once.
+    pub payment_links: BTreeMap<PaymentMethod, String>,
 }
 
 /// The body of a `201`/replayed `200`.
@@ -61,6 +86,10 @@ pub struct IntakeConfig {
 pub struct AcceptedBody {
     pub lead_id: String,
     pub source_campaign: String,
+    /// The configured link of the chosen payment method, so the page can offer it at once
+    /// instead of the visitor waiting ten minutes for the SMS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +202,9 @@ impl IntakeService {
         let body = serde_json::to_string(&AcceptedBody {
             lead_id: lead.id.to_string(),
             source_campaign: lead.source_campaign.as_str().to_owned(),
+            payment_link: lead
+                .payment_method
+                .and_then(|pm| self.config.payment_links.get(&pm).cloned()),
         })
         .map_err(|e| IntakeError::Internal(format!("cannot encode the answer: {e}")))?;
         let idempotency = scoped_key.map(|key| IdempotencyRecord {
@@ -250,12 +282,25 @@ impl IntakeService {
 }
 
 /// SHA-256 over the form and the canonical JSON of the decoded fields (serde_json's map keeps
-/// keys sorted), so key order and JSON whitespace do not make two equal bodies differ.
+/// keys sorted), so key order and JSON whitespace do not make two equal bodies differ. The key
+/// fields are left out: a beacon carries the key in its body, the fetch it stands in for may
+/// carry it only in the header, and both are the same submission.
 pub fn payload_hash(form: Form, fields: &Map<String, Value>) -> String {
     let mut h = Sha256::new();
     h.update(form.as_str().as_bytes());
     h.update([0]);
-    h.update(serde_json::to_vec(fields).unwrap_or_default());
+    if IDEMPOTENCY_KEY_FIELDS
+        .iter()
+        .any(|k| fields.contains_key(*k))
+    {
+        let mut fields = fields.clone();
+        for k in IDEMPOTENCY_KEY_FIELDS {
+            fields.remove(k);
+        }
+        h.update(serde_json::to_vec(&fields).unwrap_or_default());
+    } else {
+        h.update(serde_json::to_vec(fields).unwrap_or_default());
+    }
     hex::encode(h.finalize())
 }
 
@@ -272,6 +317,43 @@ mod tests {
         assert!(IdempotencyKey::parse("").is_err());
         assert!(IdempotencyKey::parse("has space").is_err());
         assert!(IdempotencyKey::parse("ключ").is_err());
+    }
+
+    #[test]
+    fn a_body_key_is_read_from_either_spelling_and_bad_ones_name_the_field() {
+        let key = |v: Value| {
+            let Value::Object(m) = v else { unreachable!() };
+            IdempotencyKey::from_fields(&m)
+        };
+        assert_eq!(
+            key(json!({"idempotencyKey": "k-1"})),
+            Ok(Some(IdempotencyKey("k-1".into())))
+        );
+        assert_eq!(
+            key(json!({"idempotency_key": "k-2"})),
+            Ok(Some(IdempotencyKey("k-2".into())))
+        );
+        assert_eq!(key(json!({"name": "A"})), Ok(None));
+        assert_eq!(key(json!({"idempotencyKey": null})), Ok(None));
+        assert_eq!(key(json!({"idempotencyKey": "  "})), Ok(None));
+        for bad in [json!("has space"), json!(42), json!("k".repeat(256))] {
+            let err = key(json!({ "idempotencyKey": bad })).unwrap_err();
+            assert_eq!(err.keys().collect::<Vec<_>>(), vec!["idempotencyKey"]);
+        }
+    }
+
+    #[test]
+    fn payload_hash_leaves_the_body_key_out() {
+        let (Value::Object(plain), Value::Object(keyed), Value::Object(aliased)) = (
+            json!({"name": "A", "phone": "1"}),
+            json!({"name": "A", "phone": "1", "idempotencyKey": "k-1"}),
+            json!({"name": "A", "phone": "1", "idempotency_key": "k-2"}),
+        ) else {
+            unreachable!()
+        };
+        let h = payload_hash(Form::ProfTest, &plain);
+        assert_eq!(payload_hash(Form::ProfTest, &keyed), h);
+        assert_eq!(payload_hash(Form::ProfTest, &aliased), h);
     }
 
     #[test]

@@ -14,6 +14,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const MAX_TEXT_FIELD: usize = 512;
 
+/// Body fields that carry the `Idempotency-Key` for clients that cannot set headers
+/// (`navigator.sendBeacon`). They are about the request, not the lead: a submission ignores
+/// them and the payload hash leaves them out.
+pub const IDEMPOTENCY_KEY_FIELDS: [&str; 2] = ["idempotencyKey", "idempotency_key"];
+
 /// Why a body could not be read at all (before any field is looked at).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {

@@ -59,7 +59,7 @@ async fn answer<B: AsRef<[u8]>>(
     if req.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
-    let key = match req.headers().get(IDEMPOTENCY_KEY) {
+    let header_key = match req.headers().get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => match v.to_str().ok().map(IdempotencyKey::parse) {
             Some(Ok(k)) => Some(k),
@@ -71,6 +71,11 @@ async fn answer<B: AsRef<[u8]>>(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let fields = decode_body(content_type, req.body().as_ref()).map_err(ApiError::from)?;
+    // A beacon cannot set headers, so the key may come in the body; the header wins.
+    let key = match header_key {
+        Some(k) => Some(k),
+        None => IdempotencyKey::from_fields(&fields).map_err(ApiError::Validation)?,
+    };
     match svc
         .submit(form, &fields, key.as_ref(), correlation_id)
         .await

@@ -3,7 +3,8 @@
 //! - `amocrm check` — reads the configured pipeline and reports the stage mapping; an unknown
 //!   stage is an error, a mapping onto the built-in won (142) / lost (143) stages a loud warning;
 //! - `amocrm auth --code CODE` — trades an OAuth authorization code for the first token pair;
-//! - `crm resync LEAD_ID | --failed` — hands leads back to the CRM sync.
+//! - `crm resync LEAD_ID | --failed` — hands leads back to the CRM sync;
+//! - `web export --out DIR` — the rendered pages as files, for the S3 bucket on AWS.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use landing_core::crm::{STATUS_LOST, STATUS_WON};
 use landing_core::ports::CrmStateStore;
 
 use crate::LocalConfig;
-use crate::cli::{AmoCommand, Command, CrmCommand};
+use crate::cli::{AmoCommand, Command, CrmCommand, WebCommand};
 
 /// What a command could not do, with its cause chain, for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,18 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
                 "AmoCRM token pair stored in {}; access token valid until {}",
                 config.data_dir.join("landing.db").display(),
                 pair.expires_at
+            ))
+        }
+        Command::Web(WebCommand::Export { out }) => {
+            let site = landing_web::Site::load(config.web_content.as_deref())
+                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
+            let files = site
+                .export(&out)
+                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
+            Ok(format!(
+                "{} files and manifest.json written to {}",
+                files.len(),
+                out.display()
             ))
         }
         Command::Crm(CrmCommand::Resync(args)) => {

@@ -29,6 +29,20 @@ pub enum Command {
     /// The CRM sync of stored leads.
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// The landing pages.
+    #[command(subcommand)]
+    Web(WebCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum WebCommand {
+    /// Write the rendered pages, their assets and a manifest of their headers into a directory,
+    /// for a static host (the S3 bucket behind CloudFront: infra/upload_web.py).
+    Export {
+        /// Where to write (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -118,6 +132,12 @@ mod tests {
             let e = parse(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
         }
+        assert_eq!(
+            parse("web export --out /tmp/pages").unwrap(),
+            Some(Command::Web(WebCommand::Export {
+                out: "/tmp/pages".into()
+            }))
+        );
         assert_eq!(parse("--help").unwrap_err().exit_code(), 0);
         assert_eq!(parse("crm resync --help").unwrap_err().exit_code(), 0);
         assert_eq!(parse("--version").unwrap_err().exit_code(), 0);

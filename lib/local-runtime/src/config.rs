@@ -14,6 +14,7 @@ const LOCAL_VARS: &[&str] = &[
     "LANDING_DATA_DIR",
     "LANDING_TRANSPORT",
     "CORS_ALLOWED_ORIGINS",
+    "LANDING_WEB_CONTENT",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct LocalConfig {
     /// `None`: no AmoCRM credentials, the sync is disabled.
     pub crm: Option<AmoSettings>,
     pub senders: Senders,
+    /// `LANDING_WEB_CONTENT`: a replacement for the pages' embedded `web/content.json`.
+    pub web_content: Option<PathBuf>,
 }
 
 /// Where SMS and email go (`LANDING_TRANSPORT`).
@@ -110,6 +113,7 @@ impl LocalConfig {
             cors: cors(env.get("CORS_ALLOWED_ORIGINS"))?,
             crm: AmoSettings::from_env(env)?,
             senders,
+            web_content: env.get("LANDING_WEB_CONTENT").map(PathBuf::from),
         })
     }
 }

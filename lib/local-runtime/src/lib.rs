@@ -81,6 +81,9 @@ pub async fn run(
     let _lock = lock_data_dir(data_dir)?;
 
     let templates = config.notify.templates()?;
+    // The pages render at start so that a broken content file stops the process here.
+    let site = landing_web::Site::load(config.web_content.as_deref())
+        .map_err(|e| ConfigError::new(landing_web::CONTENT_VAR, landing_core::error_chain(&e)))?;
     let store = Arc::new(landing_sqlite::open(&data_dir.join("landing.db"))?);
     let (sms, email): (Arc<dyn SmsSender>, Arc<dyn EmailSender>) = match &config.senders {
         Senders::Outbox => {
@@ -134,6 +137,7 @@ pub async fn run(
             } else {
                 CrmStatus::Disabled
             },
+            payment_links: config.notify.payment_links.clone(),
         },
     );
     if crm_worker.is_some() {
@@ -166,7 +170,12 @@ pub async fn run(
         .unwrap_or_default();
     tracing::info!(addr = %local, data_dir = %shown, notify_delay_secs = config.notify.delay.as_secs_f64(), "landing-local listening");
 
-    let served = server::serve(listener, router(intake, &config.cors), shutdown).await;
+    let served = server::serve(
+        listener,
+        router(intake, Arc::new(site), &config.cors),
+        shutdown,
+    )
+    .await;
     tracing::info!("HTTP server stopped; finishing the rounds in progress");
     let _ = stop_workers.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, worker).await.is_err() {
@@ -216,13 +225,14 @@ fn lock_data_dir(dir: &Path) -> Result<File, RunError> {
     Ok(file)
 }
 
-pub fn router(intake: AppState, cors: &Cors) -> Router {
+pub fn router(intake: AppState, site: Arc<landing_web::Site>, cors: &Cors) -> Router {
     let router = Router::new()
         .route("/api/landing/proftest", any(proftest))
         .route("/api/landing/submit", any(submit))
         .route("/healthz", get(healthz))
         .fallback(not_found)
-        .with_state(intake);
+        .with_state(intake)
+        .merge(site.router());
     let layer = CorsLayer::new()
         .allow_methods([Method::POST])
         .allow_headers([

@@ -81,6 +81,7 @@ fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
             notify_delay: DELAY,
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Disabled,
+            payment_links: Default::default(),
         },
     );
     let templates = Arc::new(Templates::defaults(BTreeMap::new()).unwrap());

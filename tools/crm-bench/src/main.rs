@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
             notify_delay: Duration::from_secs(3600),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
+            payment_links: Default::default(),
         },
     );
 

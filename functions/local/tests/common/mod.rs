@@ -169,6 +169,14 @@ impl Harness {
 }
 
 pub fn service(store: Arc<dyn LeadStore>) -> IntakeService {
+    service_with_links(store, Default::default())
+}
+
+/// [`service`] with `PAYMENT_LINK_*` configured.
+pub fn service_with_links(
+    store: Arc<dyn LeadStore>,
+    payment_links: std::collections::BTreeMap<landing_core::domain::PaymentMethod, String>,
+) -> IntakeService {
     IntakeService::new(
         store,
         Arc::new(LocalScheduler::new()),
@@ -177,6 +185,7 @@ pub fn service(store: Arc<dyn LeadStore>) -> IntakeService {
             notify_delay: NOTIFY_DELAY,
             idempotency_ttl: IDEMPOTENCY_TTL,
             initial_crm_status: CrmStatus::Pending,
+            payment_links,
         },
     )
 }
