@@ -36,4 +36,7 @@ echo "==> cfn-lint on the translated templates"
 # parameters are still caught by `sam validate --lint` on the SAM template above.
 cfn-lint --regions eu-central-1 --ignore-checks W2001 -- "$work"/translated-*.json
 
+echo "==> the pages' upload (infra/test_upload_web.py, on moto's in-process S3 and CloudFront)"
+"$PY" infra/test_upload_web.py
+
 echo "OK: template.yaml and samconfig.toml pass every offline check"

@@ -69,5 +69,8 @@ cargo build --locked "${build_args[@]}"
 # landing-local with its opt-in AWS transport, against the same emulator.
 ./infra/with-moto.sh cargo test --locked -p landing-local --features aws --test e2e -- --include-ignored aws_transport
 
+echo "==> the landing pages in a real browser (Debian chromium + playwright-core)"
+./infra/web-test.sh
+
 echo "==> sam build for the template's architecture"
 ./infra/sam-build.sh

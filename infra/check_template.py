@@ -34,6 +34,9 @@ os.environ.update(AWS_DEFAULT_REGION="eu-central-1", AWS_REGION="eu-central-1", 
 ROOT = template_info.ROOT
 logging.getLogger("samtranslator").setLevel(logging.ERROR)  # "unpublished metrics" noise at exit
 Fail = Callable[[str], None]
+# CloudFront's managed policies, by id (the same in every account).
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 
 class OfflinePolicyLoader:
@@ -198,6 +201,35 @@ def check_traps(sam: dict, envs: dict, translated: dict, root: Path, fail: Fail)
             and {"content-type", "idempotency-key", "x-correlation-id"} <= set(x.get("allowHeaders", [])) \
             and set(x.get("allowMethods", [])) == {"POST", "OPTIONS"}
         check(ok, f"[{env}] translated x-amazon-apigateway-cors is not the expected CORS object: {x}")
+
+    # Pages: a private bucket read only through the distribution; /api/* goes to the HTTP API,
+    # uncached, without the viewer's Host (API Gateway answers a Host not its own with 403).
+    bucket = props("PagesBucket")
+    block = bucket.get("PublicAccessBlockConfiguration", {})
+    check(all(block.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                                             "RestrictPublicBuckets")), "PagesBucket: block all public access")
+    check("WebsiteConfiguration" not in bucket, "PagesBucket: no public website endpoint")
+    stmts = props("PagesBucketPolicy").get("PolicyDocument", {}).get("Statement", [])
+    check(any(st.get("Principal", {}).get("Service") == "cloudfront.amazonaws.com"
+              and "AWS:SourceArn" in st.get("Condition", {}).get("StringEquals", {}) for st in stmts),
+          "PagesBucketPolicy: readable only by cloudfront.amazonaws.com for this distribution (AWS:SourceArn)")
+    dist = props("PagesDistribution").get("DistributionConfig", {})
+    origins = {o.get("Id"): o for o in dist.get("Origins", [])}
+    check("OriginAccessControlId" in origins.get("pages", {}), "PagesDistribution: the pages origin uses origin access control")
+    default = dist.get("DefaultCacheBehavior", {})
+    check(default.get("TargetOriginId") == "pages" and default.get("ViewerProtocolPolicy") == "redirect-to-https",
+          "PagesDistribution: pages by default, over HTTPS")
+    check(any(f.get("EventType") == "viewer-request" for f in default.get("FunctionAssociations", [])),
+          "PagesDistribution: the page-route function on viewer-request")
+    api = [b for b in dist.get("CacheBehaviors", []) if b.get("PathPattern") == "/api/*"]
+    check(len(api) == 1, "PagesDistribution: exactly one /api/* behaviour")
+    for b in api:
+        check(b.get("TargetOriginId") == "api" and "CustomOriginConfig" in origins.get("api", {}),
+              "/api/*: to the API origin")
+        check("POST" in b.get("AllowedMethods", []), "/api/*: POST allowed")
+        check(b.get("CachePolicyId") == CACHING_DISABLED, "/api/*: Managed-CachingDisabled (a lead is never a cache hit)")
+        check(b.get("OriginRequestPolicyId") == ALL_VIEWER_EXCEPT_HOST,
+              "/api/*: must not forward the viewer's Host header (Managed-AllViewerExceptHostHeader)")
 
     # Tables: CloudFormation-named, PITR on, lead data retained.
     for lid, r in R.items():

@@ -5,6 +5,8 @@ template and samconfig, and fails, for the right reason, on copies with one trap
 """
 
 import io
+import json
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -62,6 +64,31 @@ class CheckTemplateTest(unittest.TestCase):
     def test_a_template_samtranslator_rejects_fails(self):
         t = mutate(TEMPLATE, "Type: ScheduleV2", "Type: ScheduleV3")
         self.assert_fails_with(self.run_checks(t), "samtranslator")
+
+
+    def test_an_api_behaviour_that_forwards_the_host_header_fails(self):
+        t = mutate(TEMPLATE, "OriginRequestPolicyId: b689b0a8-53d0-40ab-baf2-68738e2966ac",
+                   "OriginRequestPolicyId: 216adef6-5c7f-47e4-b989-5492eafa07d3")  # Managed-AllViewer
+        self.assert_fails_with(self.run_checks(t), "must not forward the viewer's Host header")
+
+    def test_the_page_route_function_maps_every_route_to_its_exported_object(self):
+        # Run the CloudFront Function's own code (cloudfront-js is plain ES5 here) with node.
+        from samcli.yamlhelper import yaml_parse
+        code = yaml_parse(TEMPLATE)["Resources"]["PagesRouteFunction"]["Properties"]["FunctionCode"]
+        cases = {
+            "/integrator/proftest": "/integrator/proftest/index.html",
+            "/integrator/proftest/": "/integrator/proftest/index.html",
+            "/integrator/proftest/kenesary": "/integrator/proftest/index.html",
+            "/integrator/expresscourse": "/integrator/expresscourse/index.html",
+            "/expresscourse": "/expresscourse/index.html",
+            "/expresscourse/arystan": "/expresscourse/index.html",
+            "/assets/app.0123abcd.css": "/assets/app.0123abcd.css",
+            "/integrator/proftest/a/b": "/integrator/proftest/a/b",
+            "/api/landing/proftest": "/api/landing/proftest",
+        }
+        script = code + "\nconsole.log(JSON.stringify(%s.map(function (u) { return handler({request: {uri: u}}).uri; })));" % json.dumps(list(cases))
+        out = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout
+        self.assertEqual(dict(zip(cases, json.loads(out))), cases)
 
 
 if __name__ == "__main__":

@@ -288,11 +288,16 @@ export function resume(path, options = {}) {
   return run(entry, onState);
 }
 
+/** Keys already handed to sendBeacon by this page: pagehide and visibilitychange both fire on the
+ *  way out, and two beacons of one submission would race each other at the server. */
+const beaconed = new Set();
+
 /** Hands every unsent submission to sendBeacon (text/plain JSON: no CORS preflight, key in body). */
 function beaconAll() {
   if (!navigator.sendBeacon) return;
   for (const entry of Object.values(pendingMap())) {
-    if (!entry || !entry.url || !entry.body) continue;
+    if (!entry || !entry.url || !entry.body || beaconed.has(entry.key)) continue;
+    beaconed.add(entry.key);
     try {
       const blob = new Blob([JSON.stringify(entry.body)], { type: "text/plain;charset=UTF-8" });
       navigator.sendBeacon(entry.url, blob);

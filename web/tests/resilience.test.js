@@ -153,6 +153,10 @@ test("the page leaves while the API is slow: the beacon delivers the lead, once"
     assert.equal(body.idempotencyKey, fetchReq.headers["idempotency-key"], "the beacon carries the same key in its body");
     await waitFor(() => beacon.status, { what: "the beacon's answer" });
     assert.equal(beacon.status, 201);
+    // pagehide and visibilitychange both fire on the way out: still one beacon.
+    await new Promise((r) => setTimeout(r, 300));
+    const beacons = proxy.requests.filter((r) => r.method === "POST" && !r.headers["idempotency-key"]);
+    assert.equal(beacons.length, 1, "one beacon per submission");
     const rows = leads(api.dataDir);
     assert.equal(rows.length, 1);
     assert.equal(rows[0].payment_method, "robokassa");

@@ -168,7 +168,13 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(addr = %local, data_dir = %shown, notify_delay_secs = config.notify.delay.as_secs_f64(), "landing-local listening");
+    tracing::info!(
+        addr = %local,
+        pages = %format!("http://{local}/integrator/proftest"),
+        data_dir = %shown,
+        notify_delay_secs = config.notify.delay.as_secs_f64(),
+        "landing-local listening"
+    );
 
     let served = server::serve(
         listener,

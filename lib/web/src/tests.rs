@@ -350,3 +350,15 @@ fn export_writes_every_page_and_asset_and_a_manifest_of_their_headers() {
 }
 
 use serde_json::json;
+
+/// On AWS the pages come from S3 through CloudFront, whose response-headers policy in
+/// template.yaml must send the very policy landing-local sends.
+#[test]
+fn the_aws_distribution_sends_the_same_content_security_policy() {
+    let template = include_str!("../../../template.yaml");
+    let csp = site().content_security_policy().to_owned();
+    assert!(
+        template.contains(&format!("ContentSecurityPolicy: \"{csp}\"")),
+        "template.yaml's PagesHeadersPolicy differs from {csp}"
+    );
+}
