@@ -41,6 +41,13 @@ impl Landing {
             .env("NOTIFY_DELAY", "2s")
             .env("NOTIFY_LEASE", "2s")
             .env("RUST_LOG", "info")
+            // Every lead of these tests comes from 127.0.0.1 and many share a prefix: the SMS
+            // limits would withhold most of their SMS. They are about delivery; the `guard`
+            // module turns the limits back on.
+            .env("SMS_LIMIT_PER_PHONE", "off")
+            .env("SMS_LIMIT_PER_PREFIX", "off")
+            .env("SMS_LIMIT_PER_IP", "off")
+            .env("SMS_BUDGET", "off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in extra_env {
@@ -1013,5 +1020,362 @@ fn a_client_that_half_closes_after_its_request_gets_the_answer_and_the_lead_is_l
         }
         assert!(Instant::now() < deadline, "not logged: {lines:#?}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The SMS guard against the real binary: screening at intake, limits at send time.
+mod guard {
+    use super::*;
+
+    const DEFAULT_LIMITS: [(&str, &str); 4] = [
+        ("SMS_LIMIT_PER_PHONE", "3/24h"),
+        ("SMS_LIMIT_PER_PREFIX", "20/1h"),
+        ("SMS_LIMIT_PER_IP", "20/1h"),
+        ("SMS_BUDGET", "300/1h"),
+    ];
+
+    fn with_defaults<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut env: Vec<(&str, &str)> = DEFAULT_LIMITS.to_vec();
+        env.push(("NOTIFY_DELAY", "1s"));
+        env.extend_from_slice(extra);
+        env
+    }
+
+    fn sent_to(data: &Path, channel: &str) -> Vec<String> {
+        outbox(data)
+            .iter()
+            .filter(|l| l["channel"] == channel)
+            .map(|l| l["to"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Waits until no row is pending or sending any more.
+    fn wait_settled(app: &Landing) {
+        let deadline = Instant::now() + PATIENCE;
+        while count(
+            &app.db(),
+            "SELECT COUNT(*) FROM scheduled_notifications WHERE status IN ('pending', 'sending')",
+        ) > 0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "notifications not settled in time"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn suppressed(app: &Landing, reason: &str) -> i64 {
+        count(
+            &app.db(),
+            &format!(
+                "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'suppressed' AND suppressed_reason = '{reason}'"
+            ),
+        )
+    }
+
+    fn person(i: usize, phone: &str) -> Value {
+        json!({"name": format!("Человек {i}"), "phone": phone, "email": format!("p{i}@mail.kz"), "slug": "kenesary"})
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_honeypot_lead_is_answered_alike_quarantined_and_sent_once_released() {
+        let dir = temp_dir("guard-honeypot");
+        let app = Landing::start(&dir, &with_defaults(&[]));
+        let mut bot = person(1, "+77011110001");
+        bot["website"] = json!("http://casino.example");
+        let (status, bot_answer) = post(&app.base, "/api/landing/proftest", &bot, None).await;
+        let (human_status, human_answer) = post(
+            &app.base,
+            "/api/landing/proftest",
+            &person(2, "+77011110002"),
+            None,
+        )
+        .await;
+        assert_eq!((status, human_status), (201, 201), "a bot learns nothing");
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&bot_answer), keys(&human_answer));
+        let bot_id = bot_answer["leadId"].as_str().unwrap().to_owned();
+
+        wait_settled(&app);
+        assert_eq!(
+            sent_to(&dir, "sms"),
+            ["+77011110002"],
+            "only the person got an SMS"
+        );
+        assert_eq!(sent_to(&dir, "email"), ["p2@mail.kz"]);
+        let db = app.db();
+        let (crm, reason, ip_hash): (String, String, String) = db
+            .query_row(
+                "SELECT crm_status, quarantine_reason, client_ip_hash FROM landing_leads WHERE id = ?1",
+                [&bot_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((crm.as_str(), reason.as_str()), ("quarantined", "honeypot"));
+        assert_eq!(ip_hash.len(), 32, "a keyed hash is stored");
+        assert!(!ip_hash.contains("127.0.0.1"));
+        assert_eq!(suppressed(&app, "quarantined"), 2);
+        assert!(
+            !app.logs
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("127.0.0.1\"") && l.contains("lead")),
+            "the client address is never logged"
+        );
+
+        let out = Command::new(BIN)
+            .env_clear()
+            .env("LANDING_DATA_DIR", &dir)
+            .args(["lead", "release", &bot_id])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("2 notification(s) due now"));
+        // The running worker finds them on its next look at storage (at most its idle poll).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sent_to(&dir, "sms").len() < 2 {
+            assert!(Instant::now() < deadline, "released lead not sent");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        wait_settled(&app);
+        assert_eq!(sent_to(&dir, "sms"), ["+77011110002", "+77011110001"]);
+        assert_eq!(sent_to(&dir, "email").len(), 2);
+        let again = Command::new(BIN)
+            .env_clear()
+            .env("LANDING_DATA_DIR", &dir)
+            .args(["lead", "release", &bot_id])
+            .output()
+            .unwrap();
+        assert!(!again.status.success(), "a second release is refused");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_foreign_number_gets_the_email_only() {
+        let dir = temp_dir("guard-foreign");
+        let app = Landing::start(&dir, &with_defaults(&[]));
+        let (status, _) = post(
+            &app.base,
+            "/api/landing/proftest",
+            &person(1, "+447911123456"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 201);
+        wait_settled(&app);
+        assert!(sent_to(&dir, "sms").is_empty());
+        assert_eq!(sent_to(&dir, "email"), ["p1@mail.kz"]);
+        assert_eq!(suppressed(&app, "country_not_allowed"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn five_leads_of_one_phone_get_three_sms_and_five_emails() {
+        let dir = temp_dir("guard-phone");
+        let app = Landing::start(&dir, &with_defaults(&[]));
+        for i in 0..5 {
+            let (status, _) = post(
+                &app.base,
+                "/api/landing/proftest",
+                &person(i, "+77012345678"),
+                None,
+            )
+            .await;
+            assert_eq!(status, 201);
+        }
+        wait_settled(&app);
+        assert_eq!(sent_to(&dir, "sms").len(), 3);
+        assert_eq!(
+            sent_to(&dir, "email").len(),
+            5,
+            "the email is never withheld"
+        );
+        assert_eq!(suppressed(&app, "phone_limit"), 2);
+        assert_eq!(
+            count(&app.db(), "SELECT COUNT(*) FROM landing_leads"),
+            5,
+            "every lead stored"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn twenty_five_numbers_of_one_prefix_in_an_hour_get_twenty_sms() {
+        let dir = temp_dir("guard-prefix");
+        let app = Landing::start(&dir, &with_defaults(&[("SMS_LIMIT_PER_IP", "off")]));
+        for i in 0..25 {
+            let phone = format!("+7701555{i:04}");
+            let (status, _) =
+                post(&app.base, "/api/landing/proftest", &person(i, &phone), None).await;
+            assert_eq!(status, 201);
+        }
+        wait_settled(&app);
+        assert_eq!(sent_to(&dir, "sms").len(), 20);
+        assert_eq!(sent_to(&dir, "email").len(), 25);
+        assert_eq!(suppressed(&app, "prefix_limit"), 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_address_behind_a_trusted_proxy_gets_twenty_sms() {
+        let dir = temp_dir("guard-ip");
+        let app = Landing::start(
+            &dir,
+            &with_defaults(&[("LANDING_TRUSTED_PROXIES", "127.0.0.1/32")]),
+        );
+        let via = |xff: &'static str, body: Value| {
+            let base = app.base.clone();
+            async move {
+                client()
+                    .post(format!("{base}/api/landing/proftest"))
+                    .header("X-Forwarded-For", xff)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        for i in 0..25 {
+            // Distinct prefixes, so only the address is shared.
+            let phone = format!("+770{:04}0000", 1000 + i);
+            assert_eq!(via("203.0.113.7", person(i, &phone)).await, 201);
+        }
+        assert_eq!(via("198.51.100.9", person(99, "+77479990000")).await, 201);
+        wait_settled(&app);
+        let sms = sent_to(&dir, "sms");
+        assert_eq!(sms.len(), 21, "20 for the shared address, 1 for the other");
+        assert!(sms.contains(&"+77479990000".to_owned()));
+        assert_eq!(sent_to(&dir, "email").len(), 26);
+        assert_eq!(suppressed(&app, "ip_limit"), 5);
+        assert_eq!(
+            count(
+                &app.db(),
+                "SELECT COUNT(DISTINCT client_ip_hash) FROM landing_leads"
+            ),
+            2,
+            "the proxy's own address is not the client's"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn past_the_budget_sms_are_held_then_sent_when_the_window_moves_on() {
+        const WINDOW_MS: u128 = 15_000;
+        let dir = temp_dir("guard-budget");
+        let app = Landing::start(
+            &dir,
+            &with_defaults(&[("SMS_BUDGET", "5/15s"), ("SMS_LIMIT_PER_IP", "off")]),
+        );
+        // Windows are aligned to the epoch: start right after a boundary, so that the first
+        // eight sends all fall in one window.
+        let now_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        };
+        let into_window = now_ms() % WINDOW_MS;
+        if into_window > 2_000 {
+            std::thread::sleep(Duration::from_millis(
+                (WINDOW_MS - into_window) as u64 + 100,
+            ));
+        }
+        let window_end = (now_ms() / WINDOW_MS + 1) * WINDOW_MS;
+        let phones: Vec<String> = (0..8).map(|i| format!("+770{:04}1111", 2000 + i)).collect();
+        for (i, phone) in phones.iter().enumerate() {
+            assert_eq!(
+                post(&app.base, "/api/landing/proftest", &person(i, phone), None)
+                    .await
+                    .0,
+                201
+            );
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while sent_to(&dir, "email").len() < 8 {
+            assert!(Instant::now() < deadline, "emails not sent");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(now_ms() < window_end, "the test itself ran past the window");
+        assert_eq!(sent_to(&dir, "sms").len(), 5, "the budget's worth, no more");
+        assert_eq!(
+            count(
+                &app.db(),
+                "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'pending' AND hold_reason = 'budget'"
+            ),
+            3,
+            "held, not dropped"
+        );
+        let trips = app
+            .log_lines()
+            .iter()
+            .filter(|l| l["event"] == "sms_budget_tripped")
+            .count();
+        assert_eq!(trips, 1, "one warning per window");
+
+        wait_settled(&app);
+        assert!(now_ms() >= window_end, "sent only once the window moved on");
+        let mut sms = sent_to(&dir, "sms");
+        assert_eq!(sms.len(), 8, "every held SMS went out, once");
+        sms.sort();
+        assert_eq!(sms, phones);
+        assert_eq!(
+            suppressed(&app, "quarantined")
+                + count(
+                    &app.db(),
+                    "SELECT COUNT(*) FROM scheduled_notifications WHERE status = 'failed'"
+                ),
+            0
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_foreign_origin_is_refused_with_403_and_stores_nothing() {
+        let dir = temp_dir("guard-origin");
+        let app = Landing::start(
+            &dir,
+            &with_defaults(&[("CORS_ALLOWED_ORIGINS", "https://school.kz")]),
+        );
+        let send = |origin: Option<&'static str>, form: bool| {
+            let base = app.base.clone();
+            async move {
+                let mut req = client().post(format!("{base}/api/landing/proftest"));
+                if let Some(o) = origin {
+                    req = req.header("Origin", o);
+                }
+                req = if form {
+                    req.header("Content-Type", "application/x-www-form-urlencoded")
+                        .body("name=Bot&phone=%2B77011234567")
+                } else {
+                    req.json(&json!({"name": "Айя", "phone": "+77011234567"}))
+                };
+                let resp = req.send().await.unwrap();
+                (
+                    resp.status().as_u16(),
+                    resp.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (status, body) = send(Some("https://evil.example"), true).await;
+        assert_eq!(status, 403);
+        assert_eq!(body["error"], "origin_not_allowed");
+        assert_eq!(send(Some("https://evil.example"), false).await.0, 403);
+        assert_eq!(
+            count(&app.db(), "SELECT COUNT(*) FROM landing_leads"),
+            0,
+            "nothing stored"
+        );
+        assert_eq!(send(Some("https://school.kz"), false).await.0, 201);
+        assert_eq!(
+            send(None, false).await.0,
+            201,
+            "no Origin: not a browser, not refused"
+        );
+        let own = app.base.clone();
+        let own: &'static str = Box::leak(own.into_boxed_str());
+        assert_eq!(send(Some(own), true).await.0, 201, "the pages' own origin");
     }
 }

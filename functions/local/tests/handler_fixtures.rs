@@ -244,9 +244,25 @@ async fn check_stored(h: &Harness, want: &Value, ans: &Answer, idempotency_key: 
             lead.metadata
         );
     }
+    // `"quarantine": "honeypot"`: screening held it back; otherwise an ordinary lead.
+    let quarantined = want.get("quarantine").and_then(Value::as_str);
     ensure!(
-        lead.crm.status.as_str() == "pending",
-        "a new lead must wait for CRM sync"
+        lead.quarantine.map(|q| q.as_str()) == quarantined,
+        "stored quarantine {:?}, expected {quarantined:?}",
+        lead.quarantine
+    );
+    let (want_crm, want_row) = match quarantined {
+        None => ("pending", NotificationStatus::Pending),
+        Some(_) => ("quarantined", NotificationStatus::Suppressed),
+    };
+    ensure!(
+        lead.crm.status.as_str() == want_crm,
+        "crm_status {}, expected {want_crm}",
+        lead.crm.status.as_str()
+    );
+    ensure!(
+        lead.client_ip_hash.as_ref().is_some_and(|h| h.len() == 32),
+        "the client address (requestContext.http.sourceIp) is stored as its keyed hash"
     );
 
     // One notification per valid channel, due NOTIFY_DELAY after the lead.
@@ -279,9 +295,12 @@ async fn check_stored(h: &Harness, want: &Value, ans: &Answer, idempotency_key: 
             n.channel().as_str()
         );
         ensure!(
-            n.status == NotificationStatus::Pending && n.attempts == 0,
-            "{} notification is not fresh",
-            n.channel().as_str()
+            n.status == want_row && n.attempts == 0,
+            "{} notification is {} with {} attempts, expected {} and none",
+            n.channel().as_str(),
+            n.status.as_str(),
+            n.attempts,
+            want_row.as_str()
         );
         ensure!(
             n.source_campaign == lead.source_campaign,

@@ -462,7 +462,9 @@ fn the_document_is_openapi_3_1_describing_both_endpoints() {
             .collect();
         assert_eq!(
             statuses,
-            BTreeSet::from(["200", "201", "400", "409", "413", "415", "422", "503"]),
+            BTreeSet::from([
+                "200", "201", "400", "403", "409", "413", "415", "422", "503"
+            ]),
             "{path}"
         );
         let conflict = resolve(&doc, &op["responses"]["409"]);

@@ -90,6 +90,8 @@ fn world_with(crm: CrmSettings) -> World {
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
             payment_links: Default::default(),
+            screening: Default::default(),
+            origins: Default::default(),
         },
     );
     let sync = CrmSync::new(
@@ -118,7 +120,7 @@ async fn submit(w: &World, form: Form, body: Value) -> LeadId {
     };
     match w
         .intake
-        .submit(form, &fields, None, "corr-test")
+        .submit(form, &fields, None, "corr-test", None)
         .await
         .unwrap()
     {

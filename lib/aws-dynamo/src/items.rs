@@ -93,7 +93,9 @@ pub(crate) fn notification_to_item(x: &Notification) -> Result<Item, StoreError>
     let due_at = match x.status {
         NotificationStatus::Pending => Some(x.send_at),
         NotificationStatus::Sending => Some(x.claimed_until.unwrap_or(x.send_at)),
-        NotificationStatus::Sent | NotificationStatus::Failed => None,
+        NotificationStatus::Sent | NotificationStatus::Failed | NotificationStatus::Suppressed => {
+            None
+        }
     };
     if let Some(due_at) = due_at {
         item.insert("due_shard".to_owned(), s(DUE_SHARD));
@@ -246,6 +248,8 @@ mod tests {
             warnings: vec![],
             correlation_id: "c".into(),
             crm: CrmState::new(CrmStatus::Pending),
+            client_ip_hash: None,
+            quarantine: None,
         };
         let item = lead_to_item(&lead).unwrap();
         assert!(item.values().all(|v| !matches!(v, AttributeValue::Null(_))));
@@ -257,6 +261,8 @@ mod tests {
 
         let synced = Lead {
             crm: CrmState::new(CrmStatus::Synced),
+            client_ip_hash: None,
+            quarantine: None,
             ..lead
         };
         assert!(!lead_to_item(&synced).unwrap().contains_key("crm_pending"));

@@ -17,6 +17,7 @@
 //! | `unified_lead_tracking` (`TRACKING_TABLE`) | PK `person_key` (S) | — |
 //! | `idempotency` (`IDEMPOTENCY_TABLE`) | PK `key` (S) | TTL attribute `ttl` (N, epoch seconds of `expires_at`; TTL only cleans up — expiry is decided in code from `expires_at`) |
 //! | `tokens` (`TOKENS_TABLE`) | PK `id` (S, the single item `"amocrm"`) | — |
+//! | `quotas` (`QUOTAS_TABLE`) | PK `key` (S, the quota's key and its window start, `phone:+7701…#1767225600000`) | attribute `used` (N); TTL attribute `ttl` (N, epoch seconds a day after the window ends) |
 //!
 //! `due` has a single constant partition key: "what is claimable by T" is one Query
 //! (`due_shard = "due" AND due_at <= T`). That puts every unsettled notification in one index
@@ -33,6 +34,8 @@ mod errors;
 mod intake;
 mod items;
 mod notifications;
+mod ops;
+mod quotas;
 mod schema;
 mod tokens;
 
@@ -41,7 +44,7 @@ use landing_core::config::{ConfigError, Env};
 
 pub use schema::{SchemaError, create_tables};
 
-/// Names of the five tables (they differ per stack / environment).
+/// Names of the six tables (they differ per stack / environment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub leads: String,
@@ -49,6 +52,7 @@ pub struct Tables {
     pub tracking: String,
     pub idempotency: String,
     pub tokens: String,
+    pub quotas: String,
 }
 
 impl Tables {
@@ -57,9 +61,10 @@ impl Tables {
     pub const TRACKING_VAR: &'static str = "TRACKING_TABLE";
     pub const IDEMPOTENCY_VAR: &'static str = "IDEMPOTENCY_TABLE";
     pub const TOKENS_VAR: &'static str = "TOKENS_TABLE";
+    pub const QUOTAS_VAR: &'static str = "QUOTAS_TABLE";
 
-    /// Reads `LEADS_TABLE`, `NOTIFICATIONS_TABLE`, `TRACKING_TABLE`, `IDEMPOTENCY_TABLE` and
-    /// `TOKENS_TABLE`; every one is required (there is no sensible default name for a table of
+    /// Reads `LEADS_TABLE`, `NOTIFICATIONS_TABLE`, `TRACKING_TABLE`, `IDEMPOTENCY_TABLE`,
+    /// `TOKENS_TABLE` and `QUOTAS_TABLE`; every one is required (there is no sensible default name for a table of
     /// a given stack), and the error names the missing variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let get = |var: &str| {
@@ -73,6 +78,7 @@ impl Tables {
             tracking: get(Self::TRACKING_VAR)?,
             idempotency: get(Self::IDEMPOTENCY_VAR)?,
             tokens: get(Self::TOKENS_VAR)?,
+            quotas: get(Self::QUOTAS_VAR)?,
         })
     }
 
@@ -85,6 +91,7 @@ impl Tables {
             tracking: format!("{prefix}unified_lead_tracking"),
             idempotency: format!("{prefix}idempotency"),
             tokens: format!("{prefix}tokens"),
+            quotas: format!("{prefix}quotas"),
         }
     }
 }
@@ -123,6 +130,7 @@ mod tests {
             ("TRACKING_TABLE", "t"),
             ("IDEMPOTENCY_TABLE", "i"),
             ("TOKENS_TABLE", "k"),
+            ("QUOTAS_TABLE", "q"),
         ];
         let tables = Tables::from_env(&Env::from_pairs(all)).unwrap();
         assert_eq!(
@@ -133,6 +141,7 @@ mod tests {
                 tracking: "t".into(),
                 idempotency: "i".into(),
                 tokens: "k".into(),
+                quotas: "q".into(),
             }
         );
         for missing in 0..all.len() {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use jiff::Timestamp;
-use landing_core::domain::{LeadId, Notification, NotificationStatus};
+use landing_core::domain::{HoldReason, LeadId, Notification, NotificationStatus, SuppressReason};
 use landing_core::ports::{NotificationStore, StoreError};
 use landing_core::time;
 use uuid::Uuid;
@@ -33,7 +33,9 @@ fn is_due(x: &Notification, due_by: Timestamp, now: Timestamp) -> bool {
     match x.status {
         NotificationStatus::Pending => x.send_at <= due_by,
         NotificationStatus::Sending => x.claimed_until.is_some_and(|c| c <= now),
-        NotificationStatus::Sent | NotificationStatus::Failed => false,
+        NotificationStatus::Sent | NotificationStatus::Failed | NotificationStatus::Suppressed => {
+            false
+        }
     }
 }
 
@@ -109,7 +111,7 @@ impl DynamoStore {
             .key("id", s(id.to_string()))
             .update_expression(
                 "SET #s = :sending, attempts = attempts + :one, claimed_until = :until, \
-                 due_shard = :due, due_at = :until",
+                 due_shard = :due, due_at = :until REMOVE hold_reason",
             )
             .condition_expression(
                 "(#s = :pending AND send_at <= :due_by) OR (#s = :sending AND claimed_until <= :now)",
@@ -278,6 +280,49 @@ impl NotificationStore for DynamoStore {
                 (":failed", s(NotificationStatus::Failed.as_str())),
                 (":e", s(error)),
                 (":at", ts(now)),
+            ],
+        )
+        .await
+    }
+
+    async fn suppress(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        reason: SuppressReason,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle(
+            id,
+            attempt,
+            "SET #s = :suppressed, suppressed_reason = :r \
+             REMOVE claimed_until, due_shard, due_at",
+            vec![
+                (":suppressed", s(NotificationStatus::Suppressed.as_str())),
+                (":r", s(reason.as_str())),
+            ],
+        )
+        .await
+    }
+
+    async fn hold(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        until: Timestamp,
+        reason: HoldReason,
+    ) -> Result<bool, StoreError> {
+        self.settle(
+            id,
+            attempt,
+            "SET #s = :pending, send_at = :until, hold_reason = :r, due_shard = :due, \
+             due_at = :until, attempts = attempts - :one REMOVE claimed_until",
+            vec![
+                (":pending", s(NotificationStatus::Pending.as_str())),
+                (":until", ts(until)),
+                (":r", s(reason.as_str())),
+                (":due", s(DUE_SHARD)),
+                (":one", n(1)),
             ],
         )
         .await

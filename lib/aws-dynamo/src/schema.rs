@@ -146,18 +146,21 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Schem
     .await?;
     create(client, &tables.tracking, "person_key", &[], vec![], None).await?;
     create(client, &tables.idempotency, "key", &[], vec![], None).await?;
-    client
-        .update_time_to_live()
-        .table_name(&tables.idempotency)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("ttl")
-                .build()?,
-        )
-        .send()
-        .await
-        .map_err(aws_sdk_dynamodb::Error::from)?;
     create(client, &tables.tokens, "id", &[], vec![], None).await?;
+    create(client, &tables.quotas, "key", &[], vec![], None).await?;
+    for table in [&tables.idempotency, &tables.quotas] {
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(aws_sdk_dynamodb::Error::from)?;
+    }
     Ok(())
 }

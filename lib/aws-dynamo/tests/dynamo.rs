@@ -72,6 +72,8 @@ async fn the_crm_pending_attribute_is_present_exactly_while_a_lead_waits_for_the
         &store,
         Lead {
             crm: CrmState::new(CrmStatus::Disabled),
+            client_ip_hash: None,
+            quarantine: None,
             ..lead(&Person::unique(), Form::ProfTest, at(mins(3)))
         },
     )

@@ -11,7 +11,8 @@ use landing_aws_messaging::{MessagingConfig, SesEmail, SnsSms};
 use landing_core::config::{ConfigError, Env, NotifySettings};
 #[cfg(feature = "crm")]
 use landing_core::crm::CrmSync;
-use landing_core::notify::Dispatcher;
+use landing_core::guard::SmsGuardConfig;
+use landing_core::notify::{Dispatcher, SmsGuard, Transports};
 use landing_core::ports::SystemClock;
 
 /// The only keys the AmoCRM secret may hold.
@@ -54,14 +55,18 @@ pub fn dispatcher(
 ) -> Result<Dispatcher, WiringError> {
     let notify = NotifySettings::from_env(env)?;
     let messaging = MessagingConfig::from_env(env)?;
+    let store_for_quotas = store.clone();
     Ok(Dispatcher::new(
         store.clone(),
         store,
-        Arc::new(SnsSms::new(aws_sdk_sns::Client::new(aws), &messaging)),
-        Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(aws), &messaging)),
+        Transports {
+            sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(aws), &messaging)),
+            email: Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(aws), &messaging)),
+        },
         notify.templates()?,
         Arc::new(SystemClock),
         notify.retry.clone(),
+        SmsGuard::new(SmsGuardConfig::from_env(env)?, store_for_quotas),
     ))
 }
 

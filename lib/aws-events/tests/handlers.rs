@@ -74,17 +74,25 @@ fn world() -> World {
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
             payment_links: Default::default(),
+            screening: Default::default(),
+            origins: Default::default(),
         },
     );
     let templates = Arc::new(Templates::defaults(BTreeMap::new()).unwrap());
     let dispatcher = Dispatcher::new(
         store.clone(),
         store.clone(),
-        sent.clone(),
-        sent.clone(),
+        landing_core::notify::Transports {
+            sms: sent.clone(),
+            email: sent.clone(),
+        },
         templates,
         Arc::new(clock.clone()),
         RetryPolicy::default(),
+        landing_core::notify::SmsGuard::new(
+            landing_core::guard::SmsGuardConfig::off(),
+            store.clone(),
+        ),
     );
     let fake = FakeAmo::start(FakeConfig::default());
     let crm = CrmSettings {
@@ -135,7 +143,7 @@ async fn lead(w: &World, phone: &str) -> LeadId {
     };
     match w
         .intake
-        .submit(Form::ExpressCourse, &f, None, "corr")
+        .submit(Form::ExpressCourse, &f, None, "corr", None)
         .await
         .unwrap()
     {

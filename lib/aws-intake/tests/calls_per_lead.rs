@@ -36,6 +36,8 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
         ("TRACKING_TABLE", tables.tracking.as_str()),
         ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
         ("TOKENS_TABLE", tables.tokens.as_str()),
+        ("QUOTAS_TABLE", tables.quotas.as_str()),
+        ("LANDING_IP_HASH_KEY", "calls-per-lead-test-key"),
         ("SCHEDULE_GROUP", group.as_str()),
         (
             "NOTIFY_TARGET_ARN",
@@ -59,7 +61,7 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
         (Form::ProfTest, "proftest/valid-with-idempotency-key.json"),
         (Form::ExpressCourse, "submit/valid-kaspi.json"),
     ] {
-        let answer = landing_aws_intake::answer(&intake, form, request(fixture)).await;
+        let answer = intake.answer(form, request(fixture)).await;
         assert!(
             answer.status().is_success(),
             "{fixture}: {}",
@@ -69,12 +71,12 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
     }
 
     // The recording sees reads too: a replayed idempotency key is answered from a read.
-    let replay = landing_aws_intake::answer(
-        &intake,
-        Form::ProfTest,
-        request("proftest/valid-with-idempotency-key.json"),
-    )
-    .await;
+    let replay = intake
+        .answer(
+            Form::ProfTest,
+            request("proftest/valid-with-idempotency-key.json"),
+        )
+        .await;
     assert!(replay.status().is_success());
     let calls = http.take();
     assert!(

@@ -2,6 +2,7 @@
 //! tracking, idempotency record); only after it commits is the lead accepted.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,9 +11,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification, PaymentMethod,
-    Phone, StoredResponse, TrackingTouch,
+    CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification,
+    NotificationStatus, PaymentMethod, Phone, QuarantineReason, StoredResponse, SuppressReason,
+    TrackingTouch,
 };
+use crate::guard::{OriginPolicy, Screening};
 use crate::ports::{
     Clock, IntakeOutcome, IntakeWrite, LeadStore, NotificationScheduler, StoreError,
 };
@@ -78,6 +81,10 @@ pub struct IntakeConfig {
     /// `PAYMENT_LINK_<METHOD>` (`NotifySettings::payment_links`): put into the accepted answer of
     /// an ExpressCourse lead as `paymentLink`, so the page can offer it at once.
     pub payment_links: BTreeMap<PaymentMethod, String>,
+    /// The honeypot and the client-address hash.
+    pub screening: Screening,
+    /// Which browser origins may post (`CORS_ALLOWED_ORIGINS`), enforced by the HTTP edge.
+    pub origins: OriginPolicy,
 }
 
 /// The body of a `201`/replayed `200`.
@@ -162,14 +169,23 @@ impl IntakeService {
         self
     }
 
+    pub fn config(&self) -> &IntakeConfig {
+        &self.config
+    }
+
     pub async fn submit(
         &self,
         form: Form,
         fields: &Map<String, Value>,
         key: Option<&IdempotencyKey>,
         correlation_id: &str,
+        client_ip: Option<IpAddr>,
     ) -> Result<Submitted, IntakeError> {
         let submission = Submission::from_fields(form, fields).map_err(IntakeError::Validation)?;
+        let screening = &self.config.screening;
+        let quarantine = screening
+            .is_honeypot_filled(fields)
+            .then_some(QuarantineReason::Honeypot);
 
         let scoped_key = key.map(|k| format!("{}:{}", form.as_str(), k.as_str()));
         let _guard = match &scoped_key {
@@ -195,10 +211,23 @@ impl IntakeService {
             page_url: submission.page_url.clone(),
             warnings: submission.warnings.clone(),
             correlation_id: correlation_id.to_owned(),
-            crm: CrmState::new(self.config.initial_crm_status),
+            crm: CrmState::new(match quarantine {
+                Some(_) => CrmStatus::Quarantined,
+                None => self.config.initial_crm_status,
+            }),
+            client_ip_hash: client_ip
+                .and_then(|ip| screening.ip_hasher.as_ref().map(|h| h.hash(ip))),
+            quarantine,
         };
         let send_at = crate::time::add(now, self.config.notify_delay);
-        let notifications = Notification::for_lead(&lead, send_at);
+        let mut notifications = Notification::for_lead(&lead, send_at);
+        if quarantine.is_some() {
+            // Kept as rows (a release turns them into fresh pending ones), never sent.
+            for n in &mut notifications {
+                n.status = NotificationStatus::Suppressed;
+                n.suppressed_reason = Some(SuppressReason::Quarantined);
+            }
+        }
         let body = serde_json::to_string(&AcceptedBody {
             lead_id: lead.id.to_string(),
             source_campaign: lead.source_campaign.as_str().to_owned(),
@@ -248,8 +277,14 @@ impl IntakeService {
             phone = submission.phone.valid().map(Phone::masked),
             email = submission.email.valid().map(Email::masked),
             warnings = submission.warnings.len(),
+            quarantine = quarantine.map(QuarantineReason::as_str),
             "lead committed"
         );
+        if let Some(reason) = quarantine {
+            // Answered like any lead, so a bot learns nothing; no follow-up, no deal.
+            tracing::warn!(lead_id = %lead_id, reason = reason.as_str(), "lead quarantined by screening; release it with `lead release` if it is a person");
+            return Ok(Submitted::Created { lead_id, body });
+        }
         // The lead is durable: from here on nothing may turn this into an error answer.
         if let Err(e) = self
             .scheduler

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod crm;
 pub mod domain;
+pub mod guard;
 pub mod intake;
 pub mod mask;
 pub mod notify;

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use crate::crm::model::{CreatedDeal, CrmContact, CrmDeal, CrmError, DealUpdate, NewDeal};
 use crate::domain::{
-    CorruptColumn, Email, IdempotencyRecord, Lead, LeadId, Notification, PersonKey, Phone,
-    StoredResponse, Tracking, TrackingTouch,
+    CorruptColumn, CrmStatus, Email, HoldReason, IdempotencyRecord, Lead, LeadId, Notification,
+    PersonKey, Phone, StoredResponse, SuppressReason, Tracking, TrackingTouch,
 };
+use crate::guard::Quota;
 
 /// Storage failed. Callers treat it as retryable (HTTP 503): nothing was committed.
 #[derive(Debug, thiserror::Error)]
@@ -138,12 +139,69 @@ pub trait NotificationStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// `sending → suppressed` with the reason: a guard withheld it, for good.
+    async fn suppress(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        reason: SuppressReason,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// `sending → pending`, due again at `until`, with the reason it waits. The claim is handed
+    /// back uncounted (`attempts` back to what it was before it), so a long hold never uses up
+    /// the row's attempts.
+    async fn hold(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        until: Timestamp,
+        reason: HoldReason,
+    ) -> Result<bool, StoreError>;
+
     /// The earliest instant at which some row becomes claimable, if any.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Hands every `sending` row back to `pending`. Only for a single-process runtime at start,
     /// when no other holder can exist (landing-local holds an exclusive lock on its data dir).
     async fn release_all_claims(&self) -> Result<u64, StoreError>;
+}
+
+/// Durable counters of the SMS guard (SQLite table `sms_quota`; DynamoDB conditional counter
+/// items with a TTL).
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Takes one unit of every quota in the window `now` falls in — all of them or none, atomically
+    /// (two takers racing for a last unit: exactly one gets it). Answers the indexes (into
+    /// `quotas`) of those that had no unit left; empty means every unit was taken. When some
+    /// refuse, at least the first of them (in `quotas` order) is among the answer.
+    async fn take(&self, quotas: &[Quota], now: Timestamp) -> Result<Vec<usize>, StoreError>;
+}
+
+/// What an operator's release of a quarantined lead changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// The lead is an ordinary lead now; this many notifications are due at once.
+    Released {
+        notifications: u64,
+    },
+    /// It was not quarantined (already released, or never held back): nothing changed.
+    NotQuarantined,
+    NotFound,
+}
+
+/// Operator actions on stored leads.
+#[async_trait]
+pub trait LeadOps: Send + Sync {
+    /// A quarantined lead goes the normal way: the quarantine cleared, its CRM status `crm`
+    /// (`pending`, or `disabled` without a CRM), and its notifications suppressed as
+    /// `quarantined` due at `now` as fresh pending rows. Atomic; a second release changes nothing.
+    async fn release_quarantined(
+        &self,
+        id: LeadId,
+        crm: CrmStatus,
+        now: Timestamp,
+    ) -> Result<Released, StoreError>;
 }
 
 /// Arranges for a lead's notifications to be attempted at `send_at` (an EventBridge Scheduler

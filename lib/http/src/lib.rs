@@ -3,7 +3,9 @@
 //! [`http::Request`] and serve this very function, so both runtimes answer byte for byte alike
 //! (docs/architecture.md §3). No runtime crate is linked here.
 
-use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use std::net::IpAddr;
+
+use http::header::{ALLOW, CONTENT_TYPE, HOST, HeaderName, HeaderValue, ORIGIN, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use landing_core::domain::Form;
 use landing_core::intake::{
@@ -15,12 +17,18 @@ use tracing::Instrument;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const CORRELATION_ID: &str = "x-correlation-id";
+/// The host the viewer addressed, as the CloudFront edge function of the template passes it on
+/// (CloudFront sends the API's own host as `Host`).
+pub const VIEWER_HOST: &str = "x-landing-viewer-host";
 
 /// What the runtime knows about a request beyond its method, headers and body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     /// API Gateway's request id (`requestContext.requestId`), when behind it.
     pub gateway_request_id: Option<String>,
+    /// The client's address as the runtime determined it (socket or trusted proxy locally,
+    /// API Gateway or the CloudFront edge on AWS). Hashed before it is stored; never logged.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// Handles `POST /api/landing/proftest` (`Form::ProfTest`) or `POST /api/landing/submit`
@@ -35,7 +43,7 @@ pub async fn handle<B: AsRef<[u8]>>(
     let correlation_id = correlation_id(req, ctx);
     let span =
         tracing::info_span!("intake", correlation_id = %correlation_id, form = form.as_str());
-    let mut resp = match answer(svc, form, req, &correlation_id)
+    let mut resp = match answer(svc, form, req, &correlation_id, ctx.client_ip)
         .instrument(span.clone())
         .await
     {
@@ -55,10 +63,12 @@ async fn answer<B: AsRef<[u8]>>(
     form: Form,
     req: &Request<B>,
     correlation_id: &str,
+    client_ip: Option<IpAddr>,
 ) -> Result<Response<String>, ApiError> {
     if req.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
+    check_origin(svc, req)?;
     let header_key = match req.headers().get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => match v.to_str().ok().map(IdempotencyKey::parse) {
@@ -77,7 +87,7 @@ async fn answer<B: AsRef<[u8]>>(
         None => IdempotencyKey::from_fields(&fields).map_err(ApiError::Validation)?,
     };
     match svc
-        .submit(form, &fields, key.as_ref(), correlation_id)
+        .submit(form, &fields, key.as_ref(), correlation_id, client_ip)
         .await
     {
         Ok(Submitted::Created { body, .. }) => Ok(raw_json(StatusCode::CREATED, body)),
@@ -109,11 +119,39 @@ async fn answer<B: AsRef<[u8]>>(
     }
 }
 
+/// CORS does not stop a cross-site form post or beacon (neither needs a preflight), so with an
+/// allow-list configured a browser request from elsewhere is refused before anything is read.
+/// A page posting to its own host always passes. Requests without `Origin` (servers, curl) are
+/// not browsers' and pass too.
+fn check_origin<B>(svc: &IntakeService, req: &Request<B>) -> Result<(), ApiError> {
+    let Some(origin) = req.headers().get(ORIGIN) else {
+        return Ok(());
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(VIEWER_HOST)
+        .or_else(|| header("x-forwarded-host"))
+        .or_else(|| header(HOST.as_str()));
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| svc.config().origins.allows(o, host));
+    if allowed {
+        return Ok(());
+    }
+    // An origin is a site, not a person: logged as it came, cut short.
+    let shown: String = String::from_utf8_lossy(origin.as_bytes())
+        .chars()
+        .take(100)
+        .collect();
+    tracing::warn!(origin = %shown, "request from an origin not in CORS_ALLOWED_ORIGINS refused");
+    Err(ApiError::OriginNotAllowed)
+}
+
 /// Every answer other than a 2xx, each with its status, code, message and headers: one table
 /// instead of a JSON body built inline per case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     MethodNotAllowed,
+    OriginNotAllowed,
     BadIdempotencyKey,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -139,6 +177,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::BadIdempotencyKey | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -153,6 +192,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::OriginNotAllowed => "origin_not_allowed",
             ApiError::BadIdempotencyKey => "invalid_header",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -168,6 +208,9 @@ impl ApiError {
     fn message(&self) -> Option<String> {
         Some(match self {
             ApiError::MethodNotAllowed => "use POST".to_owned(),
+            ApiError::OriginNotAllowed => {
+                "this site may not submit to the API (CORS_ALLOWED_ORIGINS)".to_owned()
+            }
             ApiError::BadIdempotencyKey => BadIdempotencyKey.to_string(),
             ApiError::PayloadTooLarge => BodyError::TooLarge.to_string(),
             ApiError::UnsupportedMediaType => BodyError::UnsupportedMediaType.to_string(),
@@ -279,6 +322,7 @@ mod tests {
     fn every_error_answer_is_json_with_its_code_and_the_retryable_ones_say_when() {
         for e in [
             ApiError::MethodNotAllowed,
+            ApiError::OriginNotAllowed,
             ApiError::BadIdempotencyKey,
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType,
@@ -314,6 +358,7 @@ mod tests {
         };
         let gw = Context {
             gateway_request_id: Some("JKJaXmPLvHcESHA=".into()),
+            client_ip: None,
         };
         assert_eq!(correlation_id(&req("abc-1"), &gw), "abc-1");
         assert_eq!(correlation_id(&req("bad value!"), &gw), "JKJaXmPLvHcESHA=");

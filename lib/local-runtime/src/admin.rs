@@ -4,16 +4,18 @@
 //!   stage is an error, a mapping onto the built-in won (142) / lost (143) stages a loud warning;
 //! - `amocrm auth --code CODE` — trades an OAuth authorization code for the first token pair;
 //! - `crm resync LEAD_ID | --failed` — hands leads back to the CRM sync;
+//! - `lead release LEAD_ID` — sends a quarantined lead through the normal path;
 //! - `web export --out DIR` — the rendered pages as files, for the S3 bucket on AWS.
 
 use std::sync::Arc;
 
 use landing_amocrm::{AmoClient, AmoSettings, RetryConfig};
 use landing_core::crm::{STATUS_LOST, STATUS_WON};
-use landing_core::ports::CrmStateStore;
+use landing_core::domain::CrmStatus;
+use landing_core::ports::{CrmStateStore, LeadOps, Released};
 
 use crate::LocalConfig;
-use crate::cli::{AmoCommand, Command, CrmCommand, WebCommand};
+use crate::cli::{AmoCommand, Command, CrmCommand, LeadCommand, WebCommand};
 
 /// What a command could not do, with its cause chain, for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,28 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
                 files.len(),
                 out.display()
             ))
+        }
+        Command::Lead(LeadCommand::Release { lead }) => {
+            let store = open_store(config)?;
+            let crm = if config.crm.is_some() {
+                CrmStatus::Pending
+            } else {
+                CrmStatus::Disabled
+            };
+            let released = store
+                .release_quarantined(lead, crm, jiff::Timestamp::now())
+                .await
+                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
+            match released {
+                Released::Released { notifications } => Ok(format!(
+                    "lead {lead} released: {notifications} notification(s) due now (a running landing-local sends them within 30 s), crm_status={}",
+                    crm.as_str()
+                )),
+                Released::NotQuarantined => Err(AdminError(format!(
+                    "lead {lead} is not quarantined; nothing changed"
+                ))),
+                Released::NotFound => Err(AdminError(format!("no lead {lead}"))),
+            }
         }
         Command::Crm(CrmCommand::Resync(args)) => {
             let store = open_store(config)?;

@@ -29,9 +29,23 @@ pub enum Command {
     /// The CRM sync of stored leads.
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// Stored leads.
+    #[command(subcommand)]
+    Lead(LeadCommand),
     /// The landing pages.
     #[command(subcommand)]
     Web(WebCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum LeadCommand {
+    /// Send a lead the honeypot quarantined through the normal path: its notifications due now,
+    /// its CRM sync. For a person a bot check caught by mistake.
+    Release {
+        /// The lead's id (a UUID, as in `landing_leads.id`).
+        #[arg(value_name = "LEAD_ID")]
+        lead: LeadId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -103,6 +117,12 @@ mod tests {
     fn arguments_parse_into_commands_and_bad_ones_are_usage_errors() {
         assert_eq!(parse("").unwrap(), None);
         assert_eq!(parse("serve").unwrap(), Some(Command::Serve));
+        let id = LeadId::new();
+        assert_eq!(
+            parse(&format!("lead release {id}")).unwrap(),
+            Some(Command::Lead(LeadCommand::Release { lead: id }))
+        );
+        assert!(parse("lead release not-a-uuid").is_err());
         assert_eq!(
             parse("amocrm check").unwrap(),
             Some(Command::Amocrm(AmoCommand::Check))

@@ -4,10 +4,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use http::HeaderValue;
 use landing_amocrm::{AMOCRM_VARS, AmoSettings};
 use landing_core::config::MessagingConfig;
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
+use landing_core::guard::{IpHasher, OriginPolicy, Screening, SmsGuardConfig};
+use secrecy::SecretString;
+
+use crate::client::{TRUSTED_PROXIES_VAR, TrustedProxies};
 
 const LOCAL_VARS: &[&str] = &[
     "LANDING_ADDR",
@@ -15,22 +18,22 @@ const LOCAL_VARS: &[&str] = &[
     "LANDING_TRANSPORT",
     "CORS_ALLOWED_ORIGINS",
     "LANDING_WEB_CONTENT",
+    TRUSTED_PROXIES_VAR,
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cors {
-    /// No CORS headers: only same-origin pages (or non-browser clients) can post.
-    Off,
-    Any,
-    Origins(Vec<HeaderValue>),
-}
 
 #[derive(Debug)]
 pub struct LocalConfig {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     pub notify: NotifySettings,
-    pub cors: Cors,
+    /// `CORS_ALLOWED_ORIGINS`: the CORS answers, and which browser origins intake accepts.
+    pub origins: OriginPolicy,
+    /// `HONEYPOT_FIELD`.
+    pub honeypot_field: String,
+    /// `LANDING_IP_HASH_KEY`; `None`: the key generated once in the data dir.
+    pub ip_hash_key: Option<SecretString>,
+    pub trusted_proxies: TrustedProxies,
+    pub sms_guard: SmsGuardConfig,
     /// `None`: no AmoCRM credentials, the sync is disabled.
     pub crm: Option<AmoSettings>,
     pub senders: Senders,
@@ -74,6 +77,8 @@ impl LocalConfig {
             .chain(NOTIFY_VARS)
             .chain(AMOCRM_VARS)
             .chain(MessagingConfig::VARS)
+            .chain(SmsGuardConfig::VARS)
+            .chain(Screening::VARS)
             .copied()
             .collect();
         env.reject_unknown(
@@ -86,6 +91,7 @@ impl LocalConfig {
                 "EMAIL_",
                 "SMS_",
                 "SES_",
+                "HONEYPOT_",
             ],
             &known,
         )?;
@@ -110,37 +116,24 @@ impl LocalConfig {
             addr,
             data_dir: PathBuf::from(env.string_or("LANDING_DATA_DIR", "./data")),
             notify: NotifySettings::from_env(env)?,
-            cors: cors(env.get("CORS_ALLOWED_ORIGINS"))?,
+            origins: OriginPolicy::from_env(env)?,
+            honeypot_field: Screening::honeypot_from_env(env)?,
+            ip_hash_key: match env.get(IpHasher::VAR) {
+                Some(k) => {
+                    let key = SecretString::from(k.to_owned());
+                    // Checked here, so a short key stops the process at start.
+                    IpHasher::new(key.clone())?;
+                    Some(key)
+                }
+                None => None,
+            },
+            trusted_proxies: TrustedProxies::from_env(env)?,
+            sms_guard: SmsGuardConfig::from_env(env)?,
             crm: AmoSettings::from_env(env)?,
             senders,
             web_content: env.get("LANDING_WEB_CONTENT").map(PathBuf::from),
         })
     }
-}
-
-fn cors(raw: Option<&str>) -> Result<Cors, ConfigError> {
-    let Some(raw) = raw else { return Ok(Cors::Off) };
-    if raw == "*" {
-        return Ok(Cors::Any);
-    }
-    let mut origins = Vec::new();
-    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        let rest = origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"));
-        let valid = rest.is_some_and(|host| !host.is_empty() && !host.contains('/'));
-        let value = HeaderValue::from_str(origin)
-            .ok()
-            .filter(|_| valid)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "CORS_ALLOWED_ORIGINS",
-                    format!("{origin:?} is not an origin like https://school.kz"),
-                )
-            })?;
-        origins.push(value);
-    }
-    Ok(Cors::Origins(origins))
 }
 
 #[cfg(test)]
@@ -153,7 +146,13 @@ mod tests {
         assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.notify.delay.as_secs(), 600);
-        assert_eq!(c.cors, Cors::Off);
+        assert_eq!(c.origins, OriginPolicy::Any);
+        assert_eq!(c.honeypot_field, "website");
+        assert!(c.ip_hash_key.is_none());
+        assert_eq!(
+            c.sms_guard,
+            SmsGuardConfig::from_env(&Env::default()).unwrap()
+        );
     }
 
     #[test]
@@ -165,6 +164,12 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "https://school.kz/path"),
             ("LANDING_TRANSPORT", "pigeon"),
             ("LANDING_DATADIR", "/tmp"),
+            ("SMS_BUDGET", "lots"),
+            ("SMS_LIMIT_PER_PHONEE", "3/24h"),
+            ("HONEYPOT_FIELD", "web site"),
+            ("HONEYPOT_FEILD", "x"),
+            ("LANDING_IP_HASH_KEY", "short"),
+            ("LANDING_TRUSTED_PROXIES", "everyone"),
         ] {
             let err = LocalConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -205,10 +210,10 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(
-            c.cors,
-            Cors::Origins(vec![
-                HeaderValue::from_static("https://school.kz"),
-                HeaderValue::from_static("http://localhost:5173")
+            c.origins,
+            OriginPolicy::List(vec![
+                "https://school.kz".to_owned(),
+                "http://localhost:5173".to_owned()
             ])
         );
     }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cli;
+mod client;
 mod config;
 mod outbox;
 mod server;
@@ -23,13 +24,17 @@ use http::{HeaderName, Method, header};
 use landing_amocrm::RetryConfig;
 use landing_core::crm::{CrmSync, CrmWorker, CrmWorkerConfig};
 use landing_core::domain::{CrmStatus, Form};
+use landing_core::guard::{OriginPolicy, Screening};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
-use landing_core::notify::{Dispatcher, LocalScheduler, Worker, WorkerConfig};
+use landing_core::notify::{
+    Dispatcher, LocalScheduler, SmsGuard, Transports, Worker, WorkerConfig,
+};
 use landing_core::ports::{Clock, EmailSender, SmsSender, SystemClock};
 use landing_core::submission::MAX_BODY_BYTES;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{Cors, LocalConfig, Senders};
+pub use client::TrustedProxies;
+pub use config::{LocalConfig, Senders};
 pub use landing_core::config::{ConfigError, Env};
 pub use outbox::Outbox;
 
@@ -62,7 +67,13 @@ pub enum RunError {
     Serve(#[source] std::io::Error),
 }
 
-type AppState = Arc<IntakeService>;
+/// What the endpoints need: the intake service, and whom to believe about the client address.
+struct Intake {
+    service: IntakeService,
+    proxies: TrustedProxies,
+}
+
+type AppState = Arc<Intake>;
 
 /// Runs until `shutdown` resolves: stops accepting, lets in-flight requests finish, lets the
 /// worker finish its round, then returns.
@@ -85,6 +96,17 @@ pub async fn run(
     let site = landing_web::Site::load(config.web_content.as_deref())
         .map_err(|e| ConfigError::new(landing_web::CONTENT_VAR, landing_core::error_chain(&e)))?;
     let store = Arc::new(landing_sqlite::open(&data_dir.join("landing.db"))?);
+    let ip_hash_key = match &config.ip_hash_key {
+        Some(k) => k.clone(),
+        None => client::stored_ip_hash_key(data_dir).map_err(|source| RunError::DataDir {
+            path: shown.clone(),
+            source,
+        })?,
+    };
+    let screening = Screening::new(
+        config.honeypot_field.clone(),
+        Some(landing_core::guard::IpHasher::new(ip_hash_key)?),
+    );
     let (sms, email): (Arc<dyn SmsSender>, Arc<dyn EmailSender>) = match &config.senders {
         Senders::Outbox => {
             let outbox = Arc::new(Outbox::new(data_dir.join("outbox.jsonl")));
@@ -138,22 +160,27 @@ pub async fn run(
                 CrmStatus::Disabled
             },
             payment_links: config.notify.payment_links.clone(),
+            screening,
+            origins: config.origins.clone(),
         },
     );
     if crm_worker.is_some() {
         let wake_crm = crm_wake.clone();
         intake = intake.with_commit_hook(Arc::new(move |_| wake_crm.notify_one()));
     }
-    let intake = Arc::new(intake);
+    let intake = Arc::new(Intake {
+        service: intake,
+        proxies: config.trusted_proxies.clone(),
+    });
 
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         store.clone(),
-        sms,
-        email,
+        Transports { sms, email },
         templates,
         clock.clone(),
         config.notify.retry.clone(),
+        SmsGuard::new(config.sms_guard.clone(), store.clone()),
     ));
     let worker = Worker::new(dispatcher, store, clock, wake, WorkerConfig::default());
     let worker = tokio::spawn(worker.run(workers_stopped));
@@ -178,7 +205,7 @@ pub async fn run(
 
     let served = server::serve(
         listener,
-        router(intake, Arc::new(site), &config.cors),
+        router(intake, Arc::new(site), &config.origins),
         shutdown,
     )
     .await;
@@ -231,7 +258,7 @@ fn lock_data_dir(dir: &Path) -> Result<File, RunError> {
     Ok(file)
 }
 
-pub fn router(intake: AppState, site: Arc<landing_web::Site>, cors: &Cors) -> Router {
+fn router(intake: AppState, site: Arc<landing_web::Site>, origins: &OriginPolicy) -> Router {
     let router = Router::new()
         .route("/api/landing/proftest", any(proftest))
         .route("/api/landing/submit", any(submit))
@@ -251,10 +278,16 @@ pub fn router(intake: AppState, site: Arc<landing_web::Site>, cors: &Cors) -> Ro
             header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(600));
-    match cors {
-        Cors::Off => router,
-        Cors::Any => router.layer(layer.allow_origin(AllowOrigin::any())),
-        Cors::Origins(list) => router.layer(layer.allow_origin(AllowOrigin::list(list.clone()))),
+    match origins {
+        // No list: no CORS answers, so only same-origin pages (and non-browsers) can post.
+        OriginPolicy::Any => router,
+        OriginPolicy::Wildcard => router.layer(layer.allow_origin(AllowOrigin::any())),
+        OriginPolicy::List(list) => router.layer(
+            layer.allow_origin(AllowOrigin::list(
+                list.iter()
+                    .filter_map(|o| http::HeaderValue::from_str(o).ok()),
+            )),
+        ),
     }
 }
 
@@ -294,11 +327,25 @@ async fn endpoint(intake: &AppState, form: Form, req: axum::extract::Request) ->
             );
         }
     };
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded_for = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let ctx = landing_http::Context {
+        gateway_request_id: None,
+        client_ip: peer.map(|p| intake.proxies.client(p, Some(&forwarded_for))),
+    };
     let req = http::Request::from_parts(parts, bytes);
     let intake = intake.clone();
-    let answered = tokio::spawn(async move {
-        landing_http::handle(&intake, form, &req, &landing_http::Context::default()).await
-    });
+    let answered =
+        tokio::spawn(async move { landing_http::handle(&intake.service, form, &req, &ctx).await });
     match answered.await {
         Ok(resp) => into_axum(resp),
         Err(e) => {

@@ -82,6 +82,8 @@ fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Disabled,
             payment_links: Default::default(),
+            screening: Default::default(),
+            origins: Default::default(),
         },
     );
     let templates = Arc::new(Templates::defaults(BTreeMap::new()).unwrap());
@@ -96,11 +98,14 @@ fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
     let dispatcher = Dispatcher::new(
         store.clone(),
         store.clone(),
-        sms,
-        email,
+        landing_core::notify::Transports { sms, email },
         templates,
         Arc::new(clock.clone()),
         policy,
+        landing_core::notify::SmsGuard::new(
+            landing_core::guard::SmsGuardConfig::off(),
+            store.clone(),
+        ),
     );
     Setup {
         store,
@@ -120,7 +125,7 @@ async fn submit(s: &Setup, phone: &str, email: Option<&str>) -> landing_core::do
     };
     match s
         .intake
-        .submit(Form::ProfTest, &fields, None, "corr")
+        .submit(Form::ProfTest, &fields, None, "corr", None)
         .await
         .unwrap()
     {

@@ -5,11 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use landing_core::domain::{
-    IdempotencyRecord, Lead, LeadId, Notification, PersonKey, StoredLead, StoredNotification,
-    StoredResponse, StoredTracking, Tracking, Utm,
+    CrmStatus, HoldReason, IdempotencyRecord, Lead, LeadId, Notification, PersonKey, StoredLead,
+    StoredNotification, StoredResponse, StoredTracking, SuppressReason, Tracking, Utm,
 };
+use landing_core::guard::Quota;
 use landing_core::ports::{
-    Inspect, IntakeOutcome, IntakeWrite, LeadStore, NotificationStore, StoreError,
+    Inspect, IntakeOutcome, IntakeWrite, LeadOps, LeadStore, NotificationStore, QuotaStore,
+    Released, StoreError,
 };
 use landing_core::time;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -54,7 +56,8 @@ fn json_text<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 
 const LEAD_COLUMNS: &str = "id, created_at, form, source_campaign, name, email, phone, payment_method, metadata,
     utm_source, utm_medium, utm_campaign, utm_content, utm_term, referrer, page_url, warnings, correlation_id,
-    crm_status, crm_attempts, crm_error, amocrm_lead_id, amocrm_contact_id, crm_synced_at";
+    crm_status, crm_attempts, crm_error, amocrm_lead_id, amocrm_contact_id, crm_synced_at,
+    client_ip_hash, quarantine_reason";
 
 /// Reads a `landing_leads` row; `warnings` is JSON text in SQLite. The parsing rules of the
 /// values themselves are the core's (`StoredLead::into_lead`), shared with every adapter.
@@ -85,6 +88,8 @@ fn read_lead_row(r: &Row<'_>) -> rusqlite::Result<(StoredLead, String)> {
             amocrm_lead_id: r.get(21)?,
             amocrm_contact_id: r.get(22)?,
             crm_synced_at: r.get(23)?,
+            client_ip_hash: r.get(24)?,
+            quarantine_reason: r.get(25)?,
         },
         r.get(16)?,
     ))
@@ -98,7 +103,8 @@ fn into_lead((mut row, warnings): (StoredLead, String)) -> Result<Lead, StoreErr
 
 const NOTIFICATION_COLUMNS: &str =
     "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
-    claimed_until, last_error, provider_message_id, sent_at, failed_at";
+    claimed_until, last_error, provider_message_id, sent_at, failed_at, suppressed_reason,
+    hold_reason";
 
 fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
     Ok(StoredNotification {
@@ -115,6 +121,8 @@ fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
         provider_message_id: r.get(10)?,
         sent_at: r.get(11)?,
         failed_at: r.get(12)?,
+        suppressed_reason: r.get(13)?,
+        hold_reason: r.get(14)?,
     })
 }
 
@@ -126,7 +134,7 @@ fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
     let l = StoredLead::from(lead);
     let warnings = json_text(&l.warnings)?;
     c.prepare_cached(&format!(
-        "INSERT INTO landing_leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+        "INSERT INTO landing_leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
     ))
     .and_then(|mut st| {
         st.execute(params![
@@ -154,6 +162,8 @@ fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
             l.amocrm_lead_id,
             l.amocrm_contact_id,
             l.crm_synced_at,
+            l.client_ip_hash,
+            l.quarantine_reason,
         ])
     })
     .map_err(unavailable)?;
@@ -163,7 +173,7 @@ fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
 fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreError> {
     let n = StoredNotification::from(n);
     c.prepare_cached(&format!(
-        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))
     .and_then(|mut st| {
         st.execute(params![
@@ -180,6 +190,8 @@ fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreErro
             n.provider_message_id,
             n.sent_at,
             n.failed_at,
+            n.suppressed_reason,
+            n.hold_reason,
         ])
     })
     .map_err(unavailable)?;
@@ -302,7 +314,7 @@ fn claim(
     // Each branch of the OR matches one of the two indexes on (status, ...).
     let sql = format!(
         "UPDATE scheduled_notifications
-            SET status = 'sending', attempts = attempts + 1, claimed_until = ?3
+            SET status = 'sending', attempts = attempts + 1, claimed_until = ?3, hold_reason = NULL
           WHERE id IN (
                 SELECT id FROM scheduled_notifications
                  WHERE ((status = 'pending' AND send_at <= ?1) OR (status = 'sending' AND claimed_until <= ?2))
@@ -513,6 +525,47 @@ impl NotificationStore for SqliteStore {
             .await
     }
 
+    async fn suppress(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        reason: SuppressReason,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .run(move |c| {
+                settle(
+                    c,
+                    "UPDATE scheduled_notifications
+                        SET status = 'suppressed', suppressed_reason = ?3, claimed_until = NULL
+                      WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                    params![id.to_string(), attempt, reason.as_str()],
+                )
+            })
+            .await
+    }
+
+    async fn hold(
+        &self,
+        id: Uuid,
+        attempt: u32,
+        until: Timestamp,
+        reason: HoldReason,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .run(move |c| {
+                settle(
+                    c,
+                    "UPDATE scheduled_notifications
+                        SET status = 'pending', send_at = ?3, hold_reason = ?4, claimed_until = NULL,
+                            attempts = attempts - 1
+                      WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                    params![id.to_string(), attempt, time::format(until), reason.as_str()],
+                )
+            })
+            .await
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         let raw: Option<String> = self
             .db
@@ -539,6 +592,89 @@ impl NotificationStore for SqliteStore {
                 )
                 .map(|n| n as u64)
                 .map_err(unavailable)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl QuotaStore for SqliteStore {
+    async fn take(&self, quotas: &[Quota], now: Timestamp) -> Result<Vec<usize>, StoreError> {
+        let quotas: Vec<(String, u32, i64)> = quotas
+            .iter()
+            .map(|q| (q.item_key(now), q.limit, q.window_end(now).as_millisecond()))
+            .collect();
+        // One job of the single writer: reads and increments cannot interleave with another
+        // taker's, which is what makes "all or none" and "never over" hold.
+        self.db
+            .run(move |c| {
+                c.prepare_cached("DELETE FROM sms_quota WHERE expires_at <= ?1")
+                    .and_then(|mut st| st.execute([now.as_millisecond()]))
+                    .map_err(unavailable)?;
+                let mut refused = Vec::new();
+                for (i, (key, limit, _)) in quotas.iter().enumerate() {
+                    let used: Option<u32> = c
+                        .prepare_cached("SELECT used FROM sms_quota WHERE key = ?1")
+                        .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
+                        .map_err(unavailable)?;
+                    if used.unwrap_or(0) >= *limit {
+                        refused.push(i);
+                    }
+                }
+                if !refused.is_empty() {
+                    return Ok(refused);
+                }
+                for (key, _, expires_at) in &quotas {
+                    c.prepare_cached(
+                        "INSERT INTO sms_quota (key, used, expires_at) VALUES (?1, 1, ?2)
+                         ON CONFLICT (key) DO UPDATE SET used = used + 1",
+                    )
+                    .and_then(|mut st| st.execute(params![key, expires_at]))
+                    .map_err(unavailable)?;
+                }
+                Ok(refused)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LeadOps for SqliteStore {
+    async fn release_quarantined(
+        &self,
+        id: LeadId,
+        crm: CrmStatus,
+        now: Timestamp,
+    ) -> Result<Released, StoreError> {
+        self.db
+            .run(move |c| {
+                let status: Option<String> = c
+                    .prepare_cached("SELECT crm_status FROM landing_leads WHERE id = ?1")
+                    .and_then(|mut st| st.query_row([id.to_string()], |r| r.get(0)).optional())
+                    .map_err(unavailable)?;
+                match status.as_deref() {
+                    None => return Ok(Released::NotFound),
+                    Some(s) if s != CrmStatus::Quarantined.as_str() => {
+                        return Ok(Released::NotQuarantined);
+                    }
+                    Some(_) => {}
+                }
+                c.prepare_cached(
+                    "UPDATE landing_leads SET crm_status = ?2, quarantine_reason = NULL WHERE id = ?1",
+                )
+                .and_then(|mut st| st.execute(params![id.to_string(), crm.as_str()]))
+                .map_err(unavailable)?;
+                let notifications = c
+                    .prepare_cached(
+                        "UPDATE scheduled_notifications
+                            SET status = 'pending', send_at = ?2, attempts = 0, suppressed_reason = NULL
+                          WHERE lead_id = ?1 AND status = 'suppressed' AND suppressed_reason = 'quarantined'",
+                    )
+                    .and_then(|mut st| st.execute(params![id.to_string(), time::format(now)]))
+                    .map_err(unavailable)?;
+                Ok(Released::Released {
+                    notifications: notifications as u64,
+                })
             })
             .await
     }

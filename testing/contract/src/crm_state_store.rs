@@ -35,6 +35,8 @@ async fn tracking<H: Harness + ?Sized>(h: &H, key: &PersonKey) -> Option<Trackin
 fn disabled(lead: Lead) -> Lead {
     Lead {
         crm: CrmState::new(CrmStatus::Disabled),
+        client_ip_hash: None,
+        quarantine: None,
         ..lead
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use landing_core::domain::{
     Contact, CrmState, CrmStatus, Email, Form, IdempotencyRecord, Lead, LeadId, Notification,
-    PaymentMethod, PersonKey, PersonName, Phone, SourceCampaign, StoredResponse, TrackingTouch,
-    Utm,
+    NotificationStatus, PaymentMethod, PersonKey, PersonName, Phone, QuarantineReason,
+    SourceCampaign, StoredResponse, SuppressReason, TrackingTouch, Utm,
 };
 use landing_core::ports::{IntakeOutcome, IntakeWrite, StoreError};
 use landing_core::time;
@@ -134,7 +134,24 @@ pub fn lead(person: &Person, form: Form, created_at: Timestamp) -> Lead {
         warnings: Vec::new(),
         correlation_id: format!("corr-{}", Uuid::now_v7().simple()),
         crm: CrmState::new(CrmStatus::Pending),
+        client_ip_hash: None,
+        quarantine: None,
     }
+}
+
+/// [`intake`] of a lead the honeypot caught: quarantined, with the address hash recorded and
+/// both rows suppressed, as intake writes it.
+pub fn quarantined_intake(person: &Person, created_at: Timestamp) -> IntakeWrite {
+    let mut l = lead(person, Form::ProfTest, created_at);
+    l.crm = CrmState::new(CrmStatus::Quarantined);
+    l.quarantine = Some(QuarantineReason::Honeypot);
+    l.client_ip_hash = Some(format!("{:032x}", Uuid::now_v7().as_u128()));
+    let mut w = intake(l);
+    for n in &mut w.notifications {
+        n.status = NotificationStatus::Suppressed;
+        n.suppressed_reason = Some(SuppressReason::Quarantined);
+    }
+    w
 }
 
 /// A lead with only a phone (so exactly one notification row).

@@ -90,6 +90,8 @@ pub async fn committed_lead_reads_back_field_for_field<H: Harness + ?Sized>(h: &
         ],
         correlation_id: format!("corr-{}", Uuid::now_v7()),
         crm: CrmState::new(CrmStatus::Pending),
+        client_ip_hash: Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned()),
+        quarantine: None,
     };
     commit_ok(h, intake(lead.clone())).await;
 
@@ -117,6 +119,8 @@ pub async fn sparse_leads_read_back_field_for_field<H: Harness + ?Sized>(h: &H) 
     let email_only = Lead {
         phone: Contact::Absent,
         crm: CrmState::new(CrmStatus::Disabled),
+        client_ip_hash: None,
+        quarantine: None,
         ..lead(&Person::unique(), Form::ProfTest, at(secs(1)))
     };
     let invalid_phone = Lead {
@@ -713,4 +717,48 @@ pub async fn unknown_lead_and_person_read_as_absent<H: Harness + ?Sized>(h: &H) 
     assert_eq!(tracking(h, &stranger.phone_key()).await, None);
     let email = Email::parse("nobody@example.kz").expect("valid email");
     assert_eq!(tracking(h, &PersonKey::email(&email)).await, None);
+}
+
+/// A lead the honeypot caught is stored whole — its reason, its address hash and its rows, which
+/// are `suppressed` as `quarantined` — and is not pending for the CRM.
+pub async fn a_quarantined_lead_reads_back_with_its_reason_and_suppressed_rows<
+    H: Harness + ?Sized,
+>(
+    h: &H,
+) {
+    let w = quarantined_intake(&Person::unique(), at(secs(3)));
+    let lead = w.lead.clone();
+    let rows = commit_ok(h, w).await;
+    let stored = h
+        .leads()
+        .get_lead(lead.id)
+        .await
+        .expect("get_lead failed")
+        .expect("the quarantined lead is stored");
+    assert_eq!(stored, lead);
+    assert_eq!(stored.crm.status, CrmStatus::Quarantined);
+    assert_eq!(rows_of(h, lead.id).await, rows);
+    assert!(
+        rows.iter().all(
+            |n| n.status == landing_core::domain::NotificationStatus::Suppressed
+                && n.suppressed_reason == Some(landing_core::domain::SuppressReason::Quarantined)
+        ),
+        "{rows:?}"
+    );
+    assert!(
+        !h.crm()
+            .pending_crm(100)
+            .await
+            .expect("pending_crm")
+            .contains(&lead.id),
+        "a quarantined lead is not synced"
+    );
+    assert_eq!(
+        h.notifications()
+            .claim_due(at(mins(60)), at(mins(60)), LEASE, 100)
+            .await
+            .expect("claim_due"),
+        vec![],
+        "a suppressed row is never claimed"
+    );
 }

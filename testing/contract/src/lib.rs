@@ -1,5 +1,5 @@
 //! Contract test suites for the storage ports (`LeadStore`, `NotificationStore`,
-//! `CrmStateStore`, `TokenStore`).
+//! `CrmStateStore`, `TokenStore`, `QuotaStore`, `LeadOps`).
 //!
 //! Every adapter of a port runs the very same cases: an adapter's test file provides an async
 //! factory that returns a fresh, empty [`Harness`] and invokes [`storage_contract_tests!`]:
@@ -27,12 +27,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use landing_core::ports::{CrmStateStore, Inspect, LeadStore, NotificationStore, TokenStore};
+use landing_core::ports::{
+    CrmStateStore, Inspect, LeadOps, LeadStore, NotificationStore, QuotaStore, TokenStore,
+};
 
 pub mod crm_state_store;
 pub mod fixtures;
+pub mod lead_ops;
 pub mod lead_store;
 pub mod notification_store;
+pub mod quota_store;
 pub mod token_store;
 
 /// What a case gets to work with: the adapter's implementation of each port. Every handle must
@@ -45,12 +49,20 @@ pub trait Harness: Send + Sync {
     fn tokens(&self) -> Arc<dyn TokenStore>;
     /// The reads cases use to look at what was written.
     fn inspect(&self) -> Arc<dyn Inspect>;
+    fn quotas(&self) -> Arc<dyn QuotaStore>;
+    fn ops(&self) -> Arc<dyn LeadOps>;
 }
 
 /// Every storage port at once, as each adapter provides them.
-pub trait Store: LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect {}
+pub trait Store:
+    LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect + QuotaStore + LeadOps
+{
+}
 
-impl<S: LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect> Store for S {}
+impl<S> Store for S where
+    S: LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect + QuotaStore + LeadOps
+{
+}
 
 /// A [`Harness`] over one store that implements every port, optionally keeping a guard (a temp
 /// dir, a server handle...) alive until the harness is dropped.
@@ -93,6 +105,14 @@ impl Harness for Stores {
     }
 
     fn inspect(&self) -> Arc<dyn Inspect> {
+        self.store.clone()
+    }
+
+    fn quotas(&self) -> Arc<dyn QuotaStore> {
+        self.store.clone()
+    }
+
+    fn ops(&self) -> Arc<dyn LeadOps> {
         self.store.clone()
     }
 }
@@ -142,6 +162,7 @@ macro_rules! storage_contract_tests {
                 concurrent_commits_of_one_person_lose_no_tracking_update,
                 concurrent_retries_with_one_key_commit_exactly_once,
                 unknown_lead_and_person_read_as_absent,
+                a_quarantined_lead_reads_back_with_its_reason_and_suppressed_rows,
             ],
             notification_store: [
                 nothing_is_claimable_before_send_at,
@@ -157,6 +178,19 @@ macro_rules! storage_contract_tests {
                 release_all_claims_hands_every_sending_row_back,
                 claim_due_honours_limit_and_takes_the_oldest_first,
                 claim_due_checks_send_at_against_due_by_and_leases_against_now,
+                suppress_is_final_and_keeps_its_reason,
+                hold_makes_the_row_due_later_without_using_an_attempt,
+                suppress_and_hold_need_the_current_claim,
+            ],
+            quota_store: [
+                units_are_taken_up_to_the_limit_then_refused,
+                take_is_all_or_none_and_names_the_refusing_quotas,
+                each_window_starts_from_zero,
+                concurrent_takers_never_exceed_the_limit,
+            ],
+            lead_ops: [
+                a_released_lead_is_due_now_and_goes_to_the_crm,
+                release_changes_nothing_for_an_ordinary_or_unknown_lead,
             ],
             crm_state_store: [
                 pending_leads_are_listed_oldest_first_up_to_the_limit,

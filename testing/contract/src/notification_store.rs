@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use landing_core::domain::{Form, LeadId, Notification, NotificationStatus};
+use landing_core::domain::{
+    Form, HoldReason, LeadId, Notification, NotificationStatus, SuppressReason,
+};
 use uuid::Uuid;
 
 use crate::Harness;
@@ -756,4 +758,106 @@ pub async fn claim_due_checks_send_at_against_due_by_and_leases_against_now<H: H
         "send_at is at due_by, though after now"
     );
     assert_eq!(got[0].claimed_until, Some(plus(at(mins(1)), LEASE)));
+}
+
+/// `suppress` ends the row for good with its reason: never claimed again, not due.
+pub async fn suppress_is_final_and_keeps_its_reason<H: Harness + ?Sized>(h: &H) {
+    let send_at = at(mins(10));
+    let pending = commit_row_due_at(h, send_at).await;
+    let now = plus(send_at, secs(1));
+    assert_eq!(claim_due(h, now, 10).await.len(), 1);
+    assert!(
+        h.notifications()
+            .suppress(pending.id, 1, SuppressReason::PrefixLimit, now)
+            .await
+            .expect("suppress failed")
+    );
+    let stored = row(h, pending.lead_id, pending.id).await;
+    assert_eq!(stored.status, NotificationStatus::Suppressed);
+    assert_eq!(stored.suppressed_reason, Some(SuppressReason::PrefixLimit));
+    assert_eq!(stored.claimed_until, None);
+    assert_eq!(stored.sent_at, None);
+    assert_eq!(next_due(h).await, None, "a suppressed row is not due");
+    let much_later = plus(now, mins(24 * 60));
+    assert!(claim_due(h, much_later, 10).await.is_empty());
+    assert!(
+        claim_for_lead(h, pending.lead_id, much_later)
+            .await
+            .is_empty()
+    );
+    assert!(!mark_sent(h, &pending, 1, much_later).await);
+}
+
+/// `hold` hands the claim back uncounted: pending, due at `until` with the reason, the same
+/// attempts as before the claim; the next claim clears the reason.
+pub async fn hold_makes_the_row_due_later_without_using_an_attempt<H: Harness + ?Sized>(h: &H) {
+    let send_at = at(mins(10));
+    let pending = commit_row_due_at(h, send_at).await;
+    let now = plus(send_at, secs(1));
+    assert_eq!(claim_due(h, now, 10).await.len(), 1);
+    let until = at(mins(60));
+    assert!(
+        h.notifications()
+            .hold(pending.id, 1, until, HoldReason::Budget)
+            .await
+            .expect("hold failed")
+    );
+    let stored = row(h, pending.lead_id, pending.id).await;
+    assert_eq!(stored.status, NotificationStatus::Pending);
+    assert_eq!(stored.send_at, until);
+    assert_eq!(stored.attempts, 0, "a hold is not an attempt");
+    assert_eq!(stored.hold_reason, Some(HoldReason::Budget));
+    assert_eq!(stored.claimed_until, None);
+    assert_eq!(next_due(h).await, Some(until));
+    assert!(claim_due(h, minus(until, millis(1)), 10).await.is_empty());
+    let again = claim_due(h, until, 10).await;
+    assert_eq!(again.len(), 1, "due at until");
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].hold_reason, None, "a claim clears the hold");
+    assert!(mark_sent(h, &again[0], 1, until).await);
+}
+
+/// Like every transition out of `sending`, `suppress` and `hold` need the latest claim.
+pub async fn suppress_and_hold_need_the_current_claim<H: Harness + ?Sized>(h: &H) {
+    let send_at = at(mins(10));
+    let pending = commit_row_due_at(h, send_at).await;
+    let store = h.notifications();
+    assert!(
+        !store
+            .suppress(pending.id, 0, SuppressReason::PhoneLimit, send_at)
+            .await
+            .expect("suppress"),
+        "an unclaimed row cannot be suppressed"
+    );
+    assert!(
+        !store
+            .hold(pending.id, 0, at(mins(60)), HoldReason::Budget)
+            .await
+            .expect("hold"),
+        "an unclaimed row cannot be held"
+    );
+    let now = plus(send_at, secs(1));
+    assert_eq!(claim_due(h, now, 10).await.len(), 1);
+    // The lease runs out and someone else claims: the first claim's token is stale.
+    let later = plus(now, plus_lease());
+    assert_eq!(claim_due(h, later, 10).await.len(), 1);
+    assert!(
+        !store
+            .suppress(pending.id, 1, SuppressReason::PhoneLimit, later)
+            .await
+            .expect("suppress")
+    );
+    assert!(
+        !store
+            .hold(pending.id, 1, at(mins(60)), HoldReason::Budget)
+            .await
+            .expect("hold")
+    );
+    let stored = row(h, pending.lead_id, pending.id).await;
+    assert_eq!(stored.status, NotificationStatus::Sending);
+    assert_eq!(stored.attempts, 2);
+}
+
+fn plus_lease() -> std::time::Duration {
+    LEASE + secs(1)
 }

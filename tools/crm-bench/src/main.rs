@@ -69,6 +69,8 @@ async fn main() -> anyhow::Result<()> {
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
             payment_links: Default::default(),
+            screening: Default::default(),
+            origins: Default::default(),
         },
     );
 
@@ -116,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
             bail!("not an object")
         };
         intake
-            .submit(*form, fields, None, "crm-bench")
+            .submit(*form, fields, None, "crm-bench", None)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }

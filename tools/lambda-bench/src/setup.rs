@@ -82,6 +82,16 @@ pub async fn create(moto: &str) -> anyhow::Result<Stack> {
         ("AMOCRM_PIPELINE_ID".into(), DEFAULT_PIPELINE_ID.to_string()),
         ("AMOCRM_STATUS_KASPI".into(), "10002".into()),
         ("RUST_LOG".into(), "info".into()),
+        (
+            "LANDING_IP_HASH_KEY".into(),
+            "lambda-bench-ip-hash-key".into(),
+        ),
+        // This bench measures the pipeline's cost per lead; the guard's own cost is one more
+        // DynamoDB transaction per SMS, and what it withholds is the pumping bench's subject.
+        ("SMS_LIMIT_PER_PHONE".into(), "off".into()),
+        ("SMS_LIMIT_PER_PREFIX".into(), "off".into()),
+        ("SMS_LIMIT_PER_IP".into(), "off".into()),
+        ("SMS_BUDGET".into(), "off".into()),
     ];
     for var in PASSED_ON {
         if let Ok(v) = std::env::var(var) {
@@ -110,6 +120,7 @@ impl Stack {
             ("TRACKING_TABLE", tables.tracking),
             ("IDEMPOTENCY_TABLE", tables.idempotency),
             ("TOKENS_TABLE", tables.tokens),
+            ("QUOTAS_TABLE", tables.quotas),
         ] {
             env.push((k.into(), v));
         }

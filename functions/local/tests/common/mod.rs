@@ -142,7 +142,7 @@ impl Harness {
     }
 
     pub async fn call(&self, form: Form, req: Request) -> Answer {
-        Answer::from(landing_aws_intake::answer(&self.svc, form, req).await)
+        Answer::from(landing_aws_intake::answer(&self.svc, None, form, req).await)
     }
 
     /// Rows in `table`, read through a second connection (the store keeps WAL mode).
@@ -186,6 +186,15 @@ pub fn service_with_links(
             idempotency_ttl: IDEMPOTENCY_TTL,
             initial_crm_status: CrmStatus::Pending,
             payment_links,
+            // The events' pages are on https://school.kz; a fixture from elsewhere is refused.
+            screening: landing_core::guard::Screening::new(
+                "website",
+                Some(
+                    landing_core::guard::IpHasher::new("fixture-ip-hash-key".to_owned().into())
+                        .expect("a long enough key"),
+                ),
+            ),
+            origins: landing_core::guard::OriginPolicy::List(vec!["https://school.kz".to_owned()]),
         },
     )
 }

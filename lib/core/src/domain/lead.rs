@@ -7,9 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{
-    Contact, Email, Form, PaymentMethod, PersonKey, PersonName, Phone, SourceCampaign, UnknownValue,
-};
+use super::{Contact, Email, Form, PaymentMethod, PersonKey, PersonName, Phone, SourceCampaign};
 
 /// UUIDv7: time-ordered, so ids sort by arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,36 +72,26 @@ impl Utm {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CrmStatus {
-    Pending,
-    Synced,
-    Failed,
-    Disabled,
-}
-
-impl CrmStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CrmStatus::Pending => "pending",
-            CrmStatus::Synced => "synced",
-            CrmStatus::Failed => "failed",
-            CrmStatus::Disabled => "disabled",
-        }
+string_enum! {
+    /// Where a lead stands with the CRM sync.
+    pub enum CrmStatus {
+        Pending = "pending",
+        Synced = "synced",
+        Failed = "failed",
+        /// Stored while no CRM was configured.
+        Disabled = "disabled",
+        /// Held back by screening (a bot, by every sign): not synced until released.
+        Quarantined = "quarantined",
     }
 }
 
-impl FromStr for CrmStatus {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(CrmStatus::Pending),
-            "synced" => Ok(CrmStatus::Synced),
-            "failed" => Ok(CrmStatus::Failed),
-            "disabled" => Ok(CrmStatus::Disabled),
-            _ => Err(UnknownValue),
-        }
+string_enum! {
+    /// Why intake screening held a lead back. A quarantined lead is stored and answered like any
+    /// other (a bot learns nothing), but gets no follow-up and no deal until an operator releases
+    /// it.
+    pub enum QuarantineReason {
+        /// The hidden form field people never see was filled in.
+        Honeypot = "honeypot",
     }
 }
 
@@ -148,6 +136,10 @@ pub struct Lead {
     pub warnings: Vec<String>,
     pub correlation_id: String,
     pub crm: CrmState,
+    /// Keyed hash of the client's address (`LANDING_IP_HASH_KEY`), never the address itself.
+    pub client_ip_hash: Option<String>,
+    /// Why screening held it back; `None` for an ordinary lead (and after a release).
+    pub quarantine: Option<QuarantineReason>,
 }
 
 impl Lead {

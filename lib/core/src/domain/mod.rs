@@ -1,5 +1,43 @@
 //! The domain: values that parse on construction, and the records the pipeline stores. No I/O.
 
+/// An enum stored and logged as its text: `as_str`, `FromStr` (refusing anything else with
+/// [`UnknownValue`]) and `Display`, from one list of variants and their texts.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err($crate::domain::UnknownValue),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 mod contact;
 mod idempotency;
 mod lead;
@@ -14,8 +52,10 @@ use serde::{Deserialize, Serialize};
 
 pub use contact::{Contact, Email, EmailError, Phone, PhoneError};
 pub use idempotency::{IdempotencyRecord, StoredResponse};
-pub use lead::{CrmState, CrmStatus, Lead, LeadId, Utm};
-pub use notification::{Channel, Notification, NotificationStatus, Recipient};
+pub use lead::{CrmState, CrmStatus, Lead, LeadId, QuarantineReason, Utm};
+pub use notification::{
+    Channel, HoldReason, Notification, NotificationStatus, Recipient, SuppressReason,
+};
 pub use stored::{CorruptColumn, StoredLead, StoredNotification, StoredTracking};
 pub use tracking::{PersonKey, Placement, Tracking, TrackingTouch};
 

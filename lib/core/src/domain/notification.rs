@@ -35,36 +35,48 @@ impl FromStr for Channel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NotificationStatus {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-}
-
-impl NotificationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationStatus::Pending => "pending",
-            NotificationStatus::Sending => "sending",
-            NotificationStatus::Sent => "sent",
-            NotificationStatus::Failed => "failed",
-        }
+string_enum! {
+    pub enum NotificationStatus {
+        Pending = "pending",
+        Sending = "sending",
+        Sent = "sent",
+        Failed = "failed",
+        /// Deliberately not sent, for good (a guard, a quarantine): final, with its reason.
+        Suppressed = "suppressed",
     }
 }
 
-impl FromStr for NotificationStatus {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(NotificationStatus::Pending),
-            "sending" => Ok(NotificationStatus::Sending),
-            "sent" => Ok(NotificationStatus::Sent),
-            "failed" => Ok(NotificationStatus::Failed),
-            _ => Err(UnknownValue),
-        }
+impl NotificationStatus {
+    /// Nothing will happen to the row any more (short of an operator's release or resend).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            NotificationStatus::Sent | NotificationStatus::Failed | NotificationStatus::Suppressed
+        )
+    }
+}
+
+string_enum! {
+    /// Why a notification ended `suppressed`.
+    pub enum SuppressReason {
+        /// The SMS destination is outside `SMS_ALLOWED_PREFIXES`.
+        CountryNotAllowed = "country_not_allowed",
+        /// `SMS_LIMIT_PER_PHONE` reached for this number.
+        PhoneLimit = "phone_limit",
+        /// `SMS_LIMIT_PER_PREFIX` reached for the number's prefix (all but its last four digits).
+        PrefixLimit = "prefix_limit",
+        /// `SMS_LIMIT_PER_IP` reached for the client address the lead came from.
+        IpLimit = "ip_limit",
+        /// The lead is quarantined by screening.
+        Quarantined = "quarantined",
+    }
+}
+
+string_enum! {
+    /// Why a `pending` notification waits past its due time (it still goes out, later).
+    pub enum HoldReason {
+        /// `SMS_BUDGET` is spent for this window: sent, in order, as the window frees.
+        Budget = "budget",
     }
 }
 
@@ -118,6 +130,10 @@ pub struct Notification {
     pub sent_at: Option<Timestamp>,
     /// When the row was given up as `failed`.
     pub failed_at: Option<Timestamp>,
+    /// Why it ended `suppressed`.
+    pub suppressed_reason: Option<SuppressReason>,
+    /// Why a `pending` row waits past its due time.
+    pub hold_reason: Option<HoldReason>,
 }
 
 impl Notification {
@@ -152,6 +168,8 @@ impl Notification {
             provider_message_id: None,
             sent_at: None,
             failed_at: None,
+            suppressed_reason: None,
+            hold_reason: None,
         }
     }
 

@@ -57,6 +57,10 @@ pub struct StoredLead {
     pub amocrm_contact_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm_synced_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_reason: Option<String>,
 }
 
 /// A stored value that does not parse: `column` names it (e.g. `landing_leads.form`).
@@ -105,6 +109,8 @@ impl From<&Lead> for StoredLead {
             amocrm_lead_id: lead.crm.amocrm_lead_id,
             amocrm_contact_id: lead.crm.amocrm_contact_id,
             crm_synced_at: lead.crm.synced_at.map(crate::time::format),
+            client_ip_hash: lead.client_ip_hash.clone(),
+            quarantine_reason: lead.quarantine.map(|q| q.as_str().to_owned()),
         }
     }
 }
@@ -164,6 +170,14 @@ impl StoredLead {
                     .map(|t| ts(&t, "landing_leads.crm_synced_at"))
                     .transpose()?,
             },
+            client_ip_hash: self.client_ip_hash,
+            quarantine: self
+                .quarantine_reason
+                .map(|q| {
+                    q.parse()
+                        .map_err(|e| corrupt("landing_leads.quarantine_reason", e))
+                })
+                .transpose()?,
         })
     }
 }
@@ -191,6 +205,10 @@ pub struct StoredNotification {
     pub sent_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
 }
 
 /// A stored channel and recipient, parsed once: a row whose recipient does not parse for its
@@ -222,6 +240,8 @@ impl From<&Notification> for StoredNotification {
             provider_message_id: x.provider_message_id.clone(),
             sent_at: x.sent_at.map(crate::time::format),
             failed_at: x.failed_at.map(crate::time::format),
+            suppressed_reason: x.suppressed_reason.map(|r| r.as_str().to_owned()),
+            hold_reason: x.hold_reason.map(|r| r.as_str().to_owned()),
         }
     }
 }
@@ -259,6 +279,20 @@ impl StoredNotification {
             failed_at: self
                 .failed_at
                 .map(|t| ts(&t, "scheduled_notifications.failed_at"))
+                .transpose()?,
+            suppressed_reason: self
+                .suppressed_reason
+                .map(|r| {
+                    r.parse()
+                        .map_err(|e| corrupt("scheduled_notifications.suppressed_reason", e))
+                })
+                .transpose()?,
+            hold_reason: self
+                .hold_reason
+                .map(|r| {
+                    r.parse()
+                        .map_err(|e| corrupt("scheduled_notifications.hold_reason", e))
+                })
                 .transpose()?,
         })
     }

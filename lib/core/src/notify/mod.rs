@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::domain::{Lead, LeadId, Notification, Recipient};
+use crate::domain::{HoldReason, Lead, LeadId, Notification, Recipient, SuppressReason};
+use crate::guard::{self, Decision, Limit, Plan, Quota, SmsGuardConfig};
 use crate::ports::{
-    Clock, EmailMessage, EmailSender, LeadStore, MessageMeta, NotificationStore, SendError,
-    SmsMessage, SmsSender, StoreError,
+    Clock, EmailMessage, EmailSender, LeadStore, MessageMeta, NotificationStore, QuotaStore,
+    SendError, SmsMessage, SmsSender, StoreError,
 };
 use crate::time::Backoff;
 
@@ -51,6 +52,10 @@ pub struct DispatchReport {
     pub lost_claims: usize,
     /// Could not be settled because storage failed; the lease will hand them out again.
     pub unsettled: usize,
+    /// Withheld for good by a guard (`suppressed`, with the reason on the row).
+    pub suppressed: usize,
+    /// Pending again until the SMS budget's window frees.
+    pub held: usize,
 }
 
 impl DispatchReport {
@@ -63,6 +68,8 @@ impl DispatchReport {
             failed = self.failed,
             lost_claims = self.lost_claims,
             unsettled = self.unsettled,
+            suppressed = self.suppressed,
+            held = self.held,
             "{message}"
         );
     }
@@ -74,6 +81,8 @@ impl DispatchReport {
             Outcome::Failed => self.failed += 1,
             Outcome::LostClaim => self.lost_claims += 1,
             Outcome::Unsettled => self.unsettled += 1,
+            Outcome::Suppressed => self.suppressed += 1,
+            Outcome::Held => self.held += 1,
         }
     }
 }
@@ -85,6 +94,32 @@ enum Outcome {
     Failed,
     LostClaim,
     Unsettled,
+    Suppressed,
+    Held,
+}
+
+/// The SMS guard as the dispatcher applies it: the rules and the counters they are kept in.
+#[derive(Clone)]
+pub struct SmsGuard {
+    config: SmsGuardConfig,
+    quotas: Arc<dyn QuotaStore>,
+}
+
+impl SmsGuard {
+    pub fn new(config: SmsGuardConfig, quotas: Arc<dyn QuotaStore>) -> Self {
+        SmsGuard { config, quotas }
+    }
+
+    pub fn config(&self) -> &SmsGuardConfig {
+        &self.config
+    }
+}
+
+/// Where SMS and email go.
+#[derive(Clone)]
+pub struct Transports {
+    pub sms: Arc<dyn SmsSender>,
+    pub email: Arc<dyn EmailSender>,
 }
 
 pub struct Dispatcher {
@@ -95,6 +130,7 @@ pub struct Dispatcher {
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
+    guard: SmsGuard,
     concurrency: usize,
 }
 
@@ -102,20 +138,21 @@ impl Dispatcher {
     pub fn new(
         notifications: Arc<dyn NotificationStore>,
         leads: Arc<dyn LeadStore>,
-        sms: Arc<dyn SmsSender>,
-        email: Arc<dyn EmailSender>,
+        transports: Transports,
         templates: Arc<Templates>,
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
+        guard: SmsGuard,
     ) -> Self {
         Dispatcher {
             notifications,
             leads,
-            sms,
-            email,
+            sms: transports.sms,
+            email: transports.email,
             templates,
             clock,
             policy,
+            guard,
             concurrency: 16,
         }
     }
@@ -176,6 +213,9 @@ impl Dispatcher {
             }
         };
         let span = tracing::info_span!("notify", correlation_id = %lead.correlation_id, lead_id = %lead.id, notification_id = %n.id, channel = n.channel().as_str(), attempt = n.attempts);
+        if let Some(outcome) = self.screen(&n, &lead, &span).await {
+            return outcome;
+        }
         let outcome = match self.send(&n, &lead).await {
             Ok(provider_id) => match self
                 .notifications
@@ -229,6 +269,108 @@ impl Dispatcher {
             tracing::info!(parent: &span, to = %n.recipient.masked(), "notification sent");
         }
         outcome
+    }
+
+    /// Applies the guard; `None` means go ahead and send. Only an SMS costs money, so only an
+    /// SMS is ever limited; an email is withheld only for a quarantined lead.
+    async fn screen(&self, n: &Notification, lead: &Lead, span: &tracing::Span) -> Option<Outcome> {
+        let decision = match &n.recipient {
+            Recipient::Email(_) if lead.quarantine.is_some() => {
+                Decision::Suppress(SuppressReason::Quarantined)
+            }
+            Recipient::Email(_) => return None,
+            Recipient::Sms(phone) => match guard::plan(&self.guard.config, lead, phone) {
+                Plan::Suppress(reason) => Decision::Suppress(reason),
+                // A row with a recorded send error reached the provider on an earlier attempt,
+                // which was charged then: a retry of the same SMS is not a new one.
+                Plan::Take(take) if take.is_empty() || n.last_error.is_some() => return None,
+                Plan::Take(take) => self.charge(&take, span).await?,
+            },
+        };
+        Some(match decision {
+            Decision::Send => return None,
+            Decision::Suppress(reason) => self.suppress(n, reason, span).await,
+            Decision::Hold { until } => self.hold(n, until, span).await,
+        })
+    }
+
+    /// Takes the quotas; `None` when the counters cannot be read (the row stays claimed and the
+    /// lease hands it out again: never sent unchecked, never dropped).
+    async fn charge(&self, take: &[(Limit, Quota)], span: &tracing::Span) -> Option<Decision> {
+        let now = self.clock.now();
+        let quotas: Vec<Quota> = take.iter().map(|(_, q)| q.clone()).collect();
+        let refused = match self.guard.quotas.take(&quotas, now).await {
+            Ok(refused) => refused,
+            Err(e) => {
+                tracing::error!(parent: span, error = %crate::error_chain(&e), "cannot read the SMS counters; will retry after the lease");
+                return None;
+            }
+        };
+        let refused: Vec<Limit> = refused
+            .iter()
+            .filter_map(|i| take.get(*i).map(|(l, _)| *l))
+            .collect();
+        let decision = guard::decide(take, &refused, now);
+        if let (Decision::Hold { until }, Some(budget)) = (&decision, self.guard.config.budget) {
+            // One warning per window, however many SMS it holds: the first to trip it wins a
+            // one-unit quota of the same window.
+            if let Ok(none_refused) = self
+                .guard
+                .quotas
+                .take(&[guard::budget_alarm(budget)], now)
+                .await
+                && none_refused.is_empty()
+            {
+                tracing::warn!(parent: span, event = "sms_budget_tripped", budget = %budget, held_until = %until, "SMS budget spent: SMS are held, not dropped, and go out in order when the window ends");
+            }
+        }
+        Some(decision)
+    }
+
+    async fn suppress(
+        &self,
+        n: &Notification,
+        reason: SuppressReason,
+        span: &tracing::Span,
+    ) -> Outcome {
+        match self
+            .notifications
+            .suppress(n.id, n.attempts, reason, self.clock.now())
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(parent: span, reason = reason.as_str(), "notification suppressed");
+                Outcome::Suppressed
+            }
+            Ok(false) => Outcome::LostClaim,
+            Err(e) => {
+                tracing::error!(parent: span, error = %crate::error_chain(&e), "could not mark suppressed; the lease will hand it out again");
+                Outcome::Unsettled
+            }
+        }
+    }
+
+    async fn hold(
+        &self,
+        n: &Notification,
+        until: jiff::Timestamp,
+        span: &tracing::Span,
+    ) -> Outcome {
+        match self
+            .notifications
+            .hold(n.id, n.attempts, until, HoldReason::Budget)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(parent: span, until = %until, reason = HoldReason::Budget.as_str(), "notification held");
+                Outcome::Held
+            }
+            Ok(false) => Outcome::LostClaim,
+            Err(e) => {
+                tracing::error!(parent: span, error = %crate::error_chain(&e), "could not hold; the lease will hand it out again");
+                Outcome::Unsettled
+            }
+        }
     }
 
     /// Renders and sends. A template that cannot render is a problem with our own data, not the

@@ -263,6 +263,8 @@ mod tests {
             warnings: vec![],
             correlation_id: "c".into(),
             crm: CrmState::new(CrmStatus::Disabled),
+            client_ip_hash: None,
+            quarantine: None,
         }
     }
 

@@ -1,0 +1,138 @@
+//! `LeadOps` on DynamoDB: the release of a quarantined lead as one transaction — the lead
+//! (conditional on still being quarantined, so a second release changes nothing) and each of its
+//! suppressed rows.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use jiff::Timestamp;
+use landing_core::domain::{CrmStatus, LeadId, NotificationStatus, SuppressReason};
+use landing_core::ports::{LeadOps, Released, StoreError};
+
+use crate::DynamoStore;
+use crate::errors::{cancellation_reasons, failure, unavailable};
+use crate::intake::RETRY;
+use crate::items::{self, CRM_PENDING, DUE_SHARD, n, s, ts};
+
+const MAX_ATTEMPTS: u32 = 5;
+
+#[async_trait]
+impl LeadOps for DynamoStore {
+    async fn release_quarantined(
+        &self,
+        id: LeadId,
+        crm: CrmStatus,
+        now: Timestamp,
+    ) -> Result<Released, StoreError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.tables.leads)
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = got.item else {
+            return Ok(Released::NotFound);
+        };
+        if items::lead_from_item(item)?.crm.status != CrmStatus::Quarantined {
+            return Ok(Released::NotQuarantined);
+        }
+        let rows: Vec<_> = self
+            .query_by_lead(id)
+            .await?
+            .into_iter()
+            .filter(|x| {
+                x.status == NotificationStatus::Suppressed
+                    && x.suppressed_reason == Some(SuppressReason::Quarantined)
+            })
+            .collect();
+
+        let build = |u: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
+            u.build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(StoreError::unavailable)
+        };
+        let mut lead = Update::builder()
+            .table_name(&self.tables.leads)
+            .key("id", s(id.to_string()))
+            .condition_expression("crm_status = :q")
+            .expression_attribute_values(":q", s(CrmStatus::Quarantined.as_str()))
+            .expression_attribute_values(":crm", s(crm.as_str()));
+        lead = if crm == CrmStatus::Pending {
+            lead.update_expression(
+                "SET crm_status = :crm, crm_pending = :cp REMOVE quarantine_reason",
+            )
+            .expression_attribute_values(":cp", s(CRM_PENDING))
+        } else {
+            lead.update_expression("SET crm_status = :crm REMOVE quarantine_reason")
+        };
+        let mut actions = vec![build(lead)?];
+        for x in &rows {
+            actions.push(build(
+                Update::builder()
+                    .table_name(&self.tables.notifications)
+                    .key("id", s(x.id.to_string()))
+                    .update_expression(
+                        "SET #s = :pending, send_at = :now, attempts = :zero, due_shard = :due, \
+                         due_at = :now REMOVE suppressed_reason",
+                    )
+                    .condition_expression("#s = :suppressed AND suppressed_reason = :quarantined")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(
+                        ":pending",
+                        s(NotificationStatus::Pending.as_str()),
+                    )
+                    .expression_attribute_values(
+                        ":suppressed",
+                        s(NotificationStatus::Suppressed.as_str()),
+                    )
+                    .expression_attribute_values(
+                        ":quarantined",
+                        s(SuppressReason::Quarantined.as_str()),
+                    )
+                    .expression_attribute_values(":now", ts(now))
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":due", s(DUE_SHARD)),
+            )?);
+        }
+        let mut last = String::new();
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(RETRY.jittered(attempt + 1)).await;
+            }
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await;
+            let err = match sent {
+                Ok(_) => {
+                    return Ok(Released::Released {
+                        notifications: rows.len() as u64,
+                    });
+                }
+                Err(e) => e,
+            };
+            let Some(reasons) = cancellation_reasons(&err) else {
+                return Err(unavailable(err));
+            };
+            if reasons
+                .first()
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Ok(Released::NotQuarantined);
+            }
+            last = reasons
+                .iter()
+                .filter_map(|r| r.code())
+                .filter(|c| *c != "None")
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        Err(failure(format!(
+            "release cancelled {MAX_ATTEMPTS} times: {last}"
+        )))
+    }
+}
