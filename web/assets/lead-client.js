@@ -384,7 +384,7 @@ function value(form, name) {
 }
 
 /**
- * Wires a form of the markup contract to `submit`: fields `name`, `phone`, `email`, `website`,
+ * Wires a form of the markup contract to `submit`: fields `name`, `phone`, `email`, the honeypot,
  * optional radios `paymentMethod`; a `[data-status]` live region; a submit `<button>`.
  * options: path (default form's data-endpoint), extra() → {fields, metadata} added to the body,
  * check(fields) → {name: message} of the page's own checks, onSent(result) after a 2xx.
@@ -444,8 +444,10 @@ export function bindForm(form, options = {}) {
       name: (value(form, "name") || "").trim(),
       phone: (value(form, "phone") || "").trim(),
       email: (value(form, "email") || "").trim(),
-      website: value(form, "website") || "",
     };
+    // The honeypot's name is HONEYPOT_FIELD's, as the page was rendered with it.
+    const trap = form.querySelector("[data-honeypot] input");
+    if (trap && trap.name) fields[trap.name] = trap.value || "";
     const pm = form.querySelector('input[name="paymentMethod"]:checked');
     if (form.querySelector('input[name="paymentMethod"]')) fields.paymentMethod = pm ? pm.value : "";
     const extra = options.extra ? options.extra() : {};

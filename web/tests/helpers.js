@@ -20,7 +20,7 @@ export const ARTIFACTS = path.join(WEB_DIR, "test-artifacts");
 export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 
 // landing-local refuses unknown variables with its prefixes; none of ours may leak into it.
-const OURS = /^(LANDING_|NOTIFY_|PAYMENT_LINK_|CORS_|AMOCRM_|EMAIL_|SMS_|SES_)/;
+const OURS = /^(LANDING_|NOTIFY_|PAYMENT_LINK_|CORS_|AMOCRM_|EMAIL_|SMS_|SES_|HONEYPOT_)/;
 
 export function tempDir(prefix = "landing-web-") {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -104,3 +104,41 @@ test("a wide screen shows the same page: screenshots at 1280 px", async () => {
   assert.deepEqual(g.foreign, []);
   await context.close();
 });
+
+test("the honeypot is out of reach of people and screen readers; a bot that fills it sees success and gets nothing sent", async () => {
+  const bots = await startServer({ env: { HONEYPOT_FIELD: "company" } });
+  try {
+    const context = await browser.newContext(PHONE);
+    const page = await context.newPage();
+    const g = guard(page);
+    await page.goto(`${bots.url}/integrator/proftest`);
+    await page.locator("[data-start]").tap();
+    await answerQuiz(page, () => 0);
+    // HONEYPOT_FIELD renames the trap on the page as well as in the check.
+    const trap = page.locator('input[name="company"]');
+    assert.equal(await trap.count(), 1);
+    assert.equal(await page.locator('input[name="website"]').count(), 0);
+    assert.equal(await trap.getAttribute("tabindex"), "-1");
+    const snapshot = await page.locator("form").ariaSnapshot();
+    assert.doesNotMatch(snapshot, /не заполняйте/i, "screen readers never meet the trap");
+    const box = await trap.boundingBox();
+    assert.ok(!box || box.x + box.width <= 0, "the trap is off screen");
+
+    await page.getByLabel("Имя", { exact: true }).fill("Bot");
+    await page.getByLabel("Телефон", { exact: true }).fill("+7 701 999 00 01");
+    await page.getByLabel("Email", { exact: true }).fill("bot@mail.kz");
+    await trap.evaluate((el) => { el.value = "http://casino.example"; });
+    await page.getByRole("button", { name: "Узнать результат" }).tap();
+    await page.locator("#result").waitFor({ state: "visible" });
+
+    const [lead] = await waitFor(() => leads(bots.dataDir).length === 1 && leads(bots.dataDir), { what: "the bot's lead" });
+    assert.equal(lead.crm_status, "quarantined", "stored, held back");
+    assert.equal(lead.quarantine_reason, "honeypot");
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(outbox(bots.dataDir), [], "no SMS, no email");
+    assert.deepEqual(g.errors, []);
+    await context.close();
+  } finally {
+    await bots.stop();
+  }
+});

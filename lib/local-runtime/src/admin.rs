@@ -85,8 +85,9 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
             ))
         }
         Command::Web(WebCommand::Export { out }) => {
-            let site = landing_web::Site::load(config.web_content.as_deref())
-                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
+            let site =
+                landing_web::Site::load_with(config.web_content.as_deref(), &config.honeypot_field)
+                    .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
             let files = site
                 .export(&out)
                 .map_err(|e| AdminError(landing_core::error_chain(&e)))?;

@@ -93,7 +93,7 @@ pub async fn run(
 
     let templates = config.notify.templates()?;
     // The pages render at start so that a broken content file stops the process here.
-    let site = landing_web::Site::load(config.web_content.as_deref())
+    let site = landing_web::Site::load_with(config.web_content.as_deref(), &config.honeypot_field)
         .map_err(|e| ConfigError::new(landing_web::CONTENT_VAR, landing_core::error_chain(&e)))?;
     let store = Arc::new(landing_sqlite::open(&data_dir.join("landing.db"))?);
     let ip_hash_key = match &config.ip_hash_key {

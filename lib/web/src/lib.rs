@@ -137,6 +137,9 @@ pub struct Exported {
 }
 
 /// The rendered pages and the assets under their content-hashed names.
+/// The honeypot's field name when `HONEYPOT_FIELD` is unset (as `landing_core::guard`).
+pub const DEFAULT_HONEYPOT: &str = "website";
+
 #[derive(Debug)]
 pub struct Site {
     /// Template name → rendered page.
@@ -149,20 +152,30 @@ pub struct Site {
 impl Site {
     /// The embedded pages, with the embedded `content.json` or the one at `content`.
     pub fn load(content: Option<&Path>) -> Result<Site, WebError> {
+        Site::load_with(content, DEFAULT_HONEYPOT)
+    }
+
+    /// [`Site::load`] with the honeypot field named `honeypot` (`HONEYPOT_FIELD`): the pages and
+    /// the intake check must name the same field, or the trap silently stops catching.
+    pub fn load_with(content: Option<&Path>, honeypot: &str) -> Result<Site, WebError> {
         match content {
-            None => Site::from_content(CONTENT),
+            None => Site::from_content_with(CONTENT, honeypot),
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| WebError::Read {
                     path: path.display().to_string(),
                     source,
                 })?;
-                Site::from_content(&text)
+                Site::from_content_with(&text, honeypot)
             }
         }
     }
 
     /// The embedded pages rendered from `content` (the text of a `content.json`).
     pub fn from_content(content: &str) -> Result<Site, WebError> {
+        Site::from_content_with(content, DEFAULT_HONEYPOT)
+    }
+
+    fn from_content_with(content: &str, honeypot: &str) -> Result<Site, WebError> {
         let content: Value = serde_json::from_str(content).map_err(WebError::ContentJson)?;
         check_content(&content)?;
         let api_base = api_base(&content)?;
@@ -193,6 +206,7 @@ impl Site {
             client_texts => minijinja::Value::from_serialize(client_texts(&content)?),
             assets => urls,
             api_base => minijinja::Value::from_safe_string(api_base.clone().unwrap_or_default()),
+            honeypot => honeypot,
         };
         let mut pages = BTreeMap::new();
         for (name, _, _) in PAGE_ROUTES {

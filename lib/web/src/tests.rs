@@ -111,7 +111,7 @@ fn every_page_has_the_markup_contract() {
             r#"<label for="name">"#,
             r#"<label for="phone">"#,
             r#"<label for="email">"#,
-            r#"<div class="hp" aria-hidden="true">"#,
+            r#"<div class="hp" aria-hidden="true" data-honeypot>"#,
             r#"name="website" type="text" tabindex="-1" autocomplete="off""#,
             r#"role="status" aria-live="polite""#,
             r#"<button type="submit""#,
@@ -361,4 +361,17 @@ fn the_aws_distribution_sends_the_same_content_security_policy() {
         template.contains(&format!("ContentSecurityPolicy: \"{csp}\"")),
         "template.yaml's PagesHeadersPolicy differs from {csp}"
     );
+}
+
+#[test]
+fn the_honeypot_field_is_named_as_configured() {
+    let site = Site::load_with(None, "company").unwrap();
+    for page in ["proftest.html", "expresscourse.html"] {
+        let h = html(&site, page);
+        assert!(
+            h.contains(r#"<input id="company" name="company" type="text" tabindex="-1""#),
+            "{page}"
+        );
+        assert!(!h.contains(r#"name="website""#), "{page}");
+    }
 }
