@@ -24,6 +24,7 @@ from samcli.cli.types import CfnParameterOverridesType
 from samtranslator.translator.transform import transform
 
 sys.dont_write_bytecode = True  # no infra/__pycache__ in the work tree for importing a sibling
+import gen_sms_protect  # noqa: E402
 import template_info  # noqa: E402
 
 # The same offline environment check-template.sh gives sam and cfn-lint, so that running this
@@ -230,6 +231,51 @@ def check_traps(sam: dict, envs: dict, translated: dict, root: Path, fail: Fail)
         check(b.get("CachePolicyId") == CACHING_DISABLED, "/api/*: Managed-CachingDisabled (a lead is never a cache hit)")
         check(b.get("OriginRequestPolicyId") == ALL_VIEWER_EXCEPT_HOST,
               "/api/*: must not forward the viewer's Host header (Managed-AllViewerExceptHostHeader)")
+
+    # The SMS guard: the viewer's address reaches the API only through the edge function, proven
+    # by the edge secret; intake hashes it with a generated key and checks Origin itself; the
+    # senders may update the counters; the protect configuration rules on every country.
+    for b in api:
+        check(any(f.get("EventType") == "viewer-request"
+                  and f.get("FunctionARN") == {"Fn::GetAtt": ["ApiEdgeFunction", "FunctionMetadata.FunctionARN"]}
+                  for f in b.get("FunctionAssociations", [])),
+              "/api/*: the ApiEdgeFunction on viewer-request (the viewer's address and host)")
+    headers = {h.get("HeaderName"): h.get("HeaderValue") for h in origins.get("api", {}).get("OriginCustomHeaders", [])}
+    edge_ref = {"Fn::Sub": "{{resolve:secretsmanager:${EdgeSecret}:SecretString}}"}
+    check(headers.get("x-landing-edge-secret") == edge_ref,
+          "api origin: x-landing-edge-secret must be the generated EdgeSecret")
+    code = props("ApiEdgeFunction").get("FunctionCode", "")
+    check("x-landing-viewer-ip" in code and "event.viewer.ip" in code,
+          "ApiEdgeFunction: sets x-landing-viewer-ip from event.viewer.ip")
+    for lid in ("ProftestFunction", "SubmitFunction"):
+        env = props(lid).get("Environment", {}).get("Variables", {})
+        check(env.get("LANDING_EDGE_SECRET") == edge_ref, f"{lid}: LANDING_EDGE_SECRET from EdgeSecret")
+        check(env.get("LANDING_IP_HASH_KEY") == {"Fn::Sub": "{{resolve:secretsmanager:${IpHashKeySecret}:SecretString}}"},
+              f"{lid}: LANDING_IP_HASH_KEY from IpHashKeySecret")
+        check(env.get("CORS_ALLOWED_ORIGINS") == {"Fn::Join": [",", {"Ref": "AllowedOrigins"}]},
+              f"{lid}: CORS_ALLOWED_ORIGINS is the AllowedOrigins list")
+    genv = sam.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    check(genv.get("QUOTAS_TABLE") == {"Ref": "QuotasTable"}, "Globals: QUOTAS_TABLE")
+    for lid in ("NotifyFunction", "SweeperFunction"):
+        stmts = [s for p in props(lid).get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])]
+        check(any(st.get("Resource") == {"Fn::GetAtt": ["QuotasTable", "Arn"]}
+                  and "dynamodb:UpdateItem" in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")])
+                  for st in stmts), f"{lid}: dynamodb:UpdateItem on QuotasTable (the SMS counters)")
+    rules = props("SmsProtectConfiguration").get("CountryRuleSet", {}).get("SMS", [])
+    codes = gen_sms_protect.countries(root)
+    check(sorted(r.get("CountryCode") for r in rules) == codes,
+          "SmsProtectConfiguration: one rule per country of infra/sms-countries.txt (run infra/gen_sms_protect.py)")
+    joined = {"Fn::Join": [",", {"Ref": "SmsAllowedCountries"}]}
+    for r in rules:
+        c = r.get("CountryCode")
+        check(r.get("ProtectStatus") == {"Fn::If": [f"SmsAllow{c}", "ALLOW", "BLOCK"]},
+              f"SmsProtectConfiguration: {c} must be ALLOW only when in SmsAllowedCountries")
+        member = {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Fn::Split": [c, joined]}]}, joined]}]}
+        check(sam.get("Conditions", {}).get(f"SmsAllow{c}") == member,
+              f"Conditions: SmsAllow{c} must test membership of {c} in SmsAllowedCountries")
+    for env, values in envs.items():
+        allowed = set(values.get("SmsAllowedCountries", []))
+        check(allowed <= set(codes), f"[{env}] SmsAllowedCountries {sorted(allowed)} has codes without a rule")
 
     # Tables: CloudFormation-named, PITR on, lead data retained.
     for lid, r in R.items():

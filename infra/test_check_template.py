@@ -71,6 +71,39 @@ class CheckTemplateTest(unittest.TestCase):
                    "OriginRequestPolicyId: 216adef6-5c7f-47e4-b989-5492eafa07d3")  # Managed-AllViewer
         self.assert_fails_with(self.run_checks(t), "must not forward the viewer's Host header")
 
+    def test_a_country_allowed_outright_fails(self):
+        t = mutate(TEMPLATE, '{CountryCode: "RU", ProtectStatus: !If [SmsAllowRU, ALLOW, BLOCK]}',
+                   '{CountryCode: "RU", ProtectStatus: ALLOW}')
+        self.assert_fails_with(self.run_checks(t), "RU must be ALLOW only when in SmsAllowedCountries")
+
+    def test_an_api_behaviour_without_the_viewer_function_fails(self):
+        t = mutate(TEMPLATE, "FunctionARN: !GetAtt ApiEdgeFunction.FunctionMetadata.FunctionARN",
+                   "FunctionARN: !GetAtt PagesRouteFunction.FunctionMetadata.FunctionARN")
+        self.assert_fails_with(self.run_checks(t), "the ApiEdgeFunction on viewer-request")
+
+    def test_senders_without_the_counters_fail(self):
+        t = mutate(TEMPLATE, "    Description: Every 5 minutes - send overdue notifications, re-drive stale CRM syncs\n",
+                   "    Description: Every 5 minutes - send overdue notifications, re-drive stale CRM syncs\n")
+        t = t.replace("            - Sid: SmsQuotas\n              Effect: Allow\n              Action: dynamodb:UpdateItem\n              Resource: !GetAtt QuotasTable.Arn\n", "", 1)
+        self.assert_fails_with(self.run_checks(t), "dynamodb:UpdateItem on QuotasTable")
+
+    def test_the_api_viewer_function_overwrites_what_the_viewer_claims(self):
+        from samcli.yamlhelper import yaml_parse
+        code = yaml_parse(TEMPLATE)["Resources"]["ApiEdgeFunction"]["Properties"]["FunctionCode"]
+        event = {"viewer": {"ip": "203.0.113.7"}, "request": {"uri": "/api/landing/proftest", "headers": {
+            "host": {"value": "d111.cloudfront.net"},
+            "x-landing-viewer-ip": {"value": "6.6.6.6"},
+            "x-landing-viewer-host": {"value": "evil.example"}}}}
+        script = code + "\nconsole.log(JSON.stringify(handler(%s).headers));" % json.dumps(event)
+        out = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
+        self.assertEqual(out["x-landing-viewer-ip"], {"value": "203.0.113.7"})
+        self.assertEqual(out["x-landing-viewer-host"], {"value": "d111.cloudfront.net"})
+
+    def test_the_generated_country_rules_are_what_the_generator_writes(self):
+        import gen_sms_protect
+        self.assertEqual(gen_sms_protect.render(TEMPLATE, gen_sms_protect.countries()), TEMPLATE,
+                         "template.yaml is stale: run python3 infra/gen_sms_protect.py")
+
     def test_the_page_route_function_maps_every_route_to_its_exported_object(self):
         # Run the CloudFront Function's own code (cloudfront-js is plain ES5 here) with node.
         from samcli.yamlhelper import yaml_parse

@@ -1,9 +1,8 @@
 //! Command-line flags (clap).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
 use clap::Parser;
 
 /// Starts landing-local on a free loopback port with a fresh data dir and drives it.
@@ -62,38 +61,8 @@ impl Args {
 
     /// The landing-local binary: `--bin`, else the workspace's release build, else its debug build.
     pub fn landing_local(&self) -> anyhow::Result<PathBuf> {
-        if let Some(bin) = &self.bin {
-            if !bin.is_file() {
-                bail!("--bin {}: no such file", bin.display());
-            }
-            return Ok(bin.clone());
-        }
-        let root = workspace_root();
-        let candidates = [
-            root.join("target/release/landing-local"),
-            root.join("target/debug/landing-local"),
-        ];
-        candidates
-            .iter()
-            .find(|p| p.is_file())
-            .cloned()
-            .ok_or_else(|| {
-                anyhow!(
-                    "no landing-local binary at {} or {}; build it with `cargo build --release -p landing-local` or pass --bin",
-                    candidates[0].display(),
-                    candidates[1].display()
-                )
-            })
+        landing_bench::server::landing_local(self.bin.as_deref())
     }
-}
-
-/// `tools/bench/../..`, as compiled in; the binary is meant to be run from its workspace.
-fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
 }
 
 fn span(raw: &str) -> Result<Duration, String> {

@@ -11,7 +11,6 @@ mod load;
 mod mix;
 mod procfs;
 mod report;
-mod server;
 mod sqlite;
 
 use std::process::ExitCode;
@@ -26,7 +25,7 @@ use crate::args::{Args, Load};
 use crate::mix::Mix;
 use crate::procfs::{Cpu, Pid, RssSampler};
 use crate::report::Report;
-use crate::server::{Scratch, Server};
+use landing_bench::server::{Scratch, Server};
 
 const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(50);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +69,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         .build()
         .context("cannot build the HTTP client")?;
 
-    let server = Server::start(&bin, &scratch, &http).await?;
+    let server = Server::start(&bin, &scratch, &http, &[]).await?;
     let pid = server.pid();
     let fs = procfs::filesystem(scratch.root())
         .map_or_else(|| "unknown".into(), |(t, dev)| format!("{t} on {dev}"));

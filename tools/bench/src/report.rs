@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::load::Phase;
 use crate::procfs::{Cpu, RssSamples};
-use crate::server::Shutdown;
 use crate::sqlite::{RawCommits, RowCounts};
+use landing_bench::server::Shutdown;
 
 pub const TARGET_LEADS_PER_S: f64 = 1000.0;
 pub const TARGET_CLIENTS: usize = 32;

@@ -9,7 +9,17 @@ use anyhow::{Context, bail};
 
 /// Environment prefixes landing-local reads (and refuses unknown names under); the caller's
 /// values must not leak into the run.
-const CONFIG_PREFIXES: [&str; 5] = ["LANDING_", "NOTIFY_", "PAYMENT_LINK_", "CORS_", "AMOCRM_"];
+const CONFIG_PREFIXES: [&str; 9] = [
+    "LANDING_",
+    "NOTIFY_",
+    "PAYMENT_LINK_",
+    "CORS_",
+    "AMOCRM_",
+    "SMS_",
+    "HONEYPOT_",
+    "EMAIL_",
+    "SES_",
+];
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// landing-local itself waits up to 30 s for a notification round in progress.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(40);
@@ -80,11 +90,12 @@ impl Shutdown {
 
 impl Server {
     /// Starts `bin` on a free loopback port with `NOTIFY_DELAY=1h` (no notification is due
-    /// during the run) and waits until `/healthz` answers.
+    /// during the run) and `env` on top, and waits until `/healthz` answers.
     pub async fn start(
         bin: &Path,
         scratch: &Scratch,
         http: &reqwest::Client,
+        env: &[(&str, String)],
     ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let log = scratch.log();
@@ -100,6 +111,7 @@ impl Server {
         cmd.env("LANDING_ADDR", format!("127.0.0.1:{port}"))
             .env("LANDING_DATA_DIR", scratch.data_dir())
             .env("NOTIFY_DELAY", "1h")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -205,4 +217,30 @@ impl Drop for Server {
 fn free_port() -> anyhow::Result<u16> {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(probe.local_addr()?.port())
+}
+
+/// `explicit`, or target/release/landing-local of the workspace, else target/debug/landing-local.
+pub fn landing_local(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(bin) = explicit {
+        if !bin.is_file() {
+            bail!("--bin {}: no such file", bin.display());
+        }
+        return Ok(bin.to_path_buf());
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf);
+    let candidates = [
+        root.join("target/release/landing-local"),
+        root.join("target/debug/landing-local"),
+    ];
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no landing-local binary at {} or {}; build it with `cargo build --release -p landing-local` or pass --bin",
+            candidates[0].display(),
+            candidates[1].display()
+        )
+    })
 }
