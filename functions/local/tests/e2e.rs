@@ -1379,3 +1379,316 @@ mod guard {
         assert_eq!(send(Some(own), true).await.0, 201, "the pages' own origin");
     }
 }
+
+/// The operator verbs against the real binary and its data dir.
+mod ops {
+    use super::*;
+
+    fn verb(dir: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .env_clear()
+            .env("LANDING_DATA_DIR", dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(out: &std::process::Output) -> String {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    }
+
+    fn settle(app: &Landing) {
+        let deadline = Instant::now() + PATIENCE;
+        while count(
+            &app.db(),
+            "SELECT COUNT(*) FROM scheduled_notifications WHERE status IN ('pending', 'sending')",
+        ) > 0
+        {
+            assert!(Instant::now() < deadline, "notifications not settled");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A known mix: three campaigns, both forms, a bot in the honeypot, a foreign number, a
+    /// number past its limit. The JSON report must say exactly what SQL counts in the table.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_json_report_counts_exactly_what_the_tables_hold() {
+        let dir = temp_dir("ops-report");
+        let app = Landing::start(
+            &dir,
+            &[("NOTIFY_DELAY", "1s"), ("SMS_LIMIT_PER_PHONE", "1/24h")],
+        );
+        let mut n = 0;
+        let mut send = |path: &'static str, body: Value| {
+            n += 1;
+            let base = app.base.clone();
+            async move { post(&base, path, &body, None).await.0 }
+        };
+        for (i, slug) in ["kenesary", "kenesary", "arystan", "kenesary"]
+            .iter()
+            .enumerate()
+        {
+            let phone = format!("+7701444{i:04}");
+            let body = json!({"name": "Ая", "phone": phone, "email": format!("r{i}@mail.kz"), "slug": slug});
+            assert_eq!(send("/api/landing/proftest", body).await, 201);
+        }
+        for (i, pm) in ["kaspi", "halyk"].iter().enumerate() {
+            let body = json!({"name": "Бек", "phone": "+77015550000", "email": format!("e{i}@mail.kz"), "paymentMethod": pm});
+            assert_eq!(send("/api/landing/submit", body).await, 201);
+        }
+        let bot =
+            json!({"name": "Bot", "phone": "+77016660000", "website": "x", "slug": "arystan"});
+        assert_eq!(send("/api/landing/proftest", bot).await, 201);
+        let foreign = json!({"name": "Tom", "phone": "+447911123456", "email": "t@mail.kz", "slug": "arystan"});
+        assert_eq!(send("/api/landing/proftest", foreign).await, 201);
+        settle(&app);
+
+        let report: Value = serde_json::from_str(&ok(&verb(
+            &dir,
+            &["report", "--since", "1d", "--format", "json"],
+        )))
+        .unwrap();
+        let rows = report.as_array().unwrap();
+        let db = app.db();
+        let campaigns: Vec<String> = db
+            .prepare("SELECT DISTINCT source_campaign FROM landing_leads ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| r["sourceCampaign"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>(),
+            campaigns
+        );
+        for row in rows {
+            let c = row["sourceCampaign"].as_str().unwrap();
+            let q = |sql: &str| count(&db, &sql.replace("$C", &format!("'{c}'")));
+            assert_eq!(
+                row["leads"],
+                q("SELECT COUNT(*) FROM landing_leads WHERE source_campaign = $C"),
+                "{c}"
+            );
+            assert_eq!(
+                row["proftest"],
+                q(
+                    "SELECT COUNT(*) FROM landing_leads WHERE source_campaign = $C AND form = 'proftest'"
+                ),
+                "{c}"
+            );
+            for channel in ["sms", "email"] {
+                for (key, status) in [
+                    ("sent", "sent"),
+                    ("failed", "failed"),
+                    ("suppressed", "suppressed"),
+                ] {
+                    let want = q(&format!(
+                        "SELECT COUNT(*) FROM scheduled_notifications WHERE channel = '{channel}' AND status = '{status}' AND source_campaign = $C"
+                    ));
+                    assert_eq!(row[channel][key], want, "{c} {channel} {key}");
+                }
+                assert_eq!(row[channel]["pending"], 0, "{c}: everything settled");
+            }
+            for status in ["pending", "synced", "failed", "disabled", "quarantined"] {
+                let want = q(&format!(
+                    "SELECT COUNT(*) FROM landing_leads WHERE crm_status = '{status}' AND source_campaign = $C"
+                ));
+                assert_eq!(row["crm"][status], want, "{c} crm {status}");
+            }
+        }
+        let by = |c: &str| rows.iter().find(|r| r["sourceCampaign"] == c).unwrap();
+        // What the mix was built to show, stated outright.
+        assert_eq!(by("proftest_kenesary")["leads"], 3);
+        assert_eq!(by("proftest_arystan")["crm"]["quarantined"], 1);
+        assert_eq!(
+            by("proftest_arystan")["sms"]["suppressed"],
+            2,
+            "the bot's and the foreign number's"
+        );
+        assert_eq!(
+            by("expresscourse")["sms"]["suppressed"],
+            1,
+            "the second SMS to one number"
+        );
+        assert_eq!(
+            by("expresscourse")["email"]["sent"],
+            2,
+            "its email still went"
+        );
+        assert!(
+            by("proftest_kenesary")["medianMinutesToSms"]
+                .as_f64()
+                .unwrap()
+                < 1.0
+        );
+
+        let table = ok(&verb(&dir, &["report", "--since", "1d"]));
+        assert!(
+            table.contains("proftest_kenesary") && table.contains("all"),
+            "{table}"
+        );
+        let by_day: Value = serde_json::from_str(&ok(&verb(
+            &dir,
+            &["report", "--since", "1d", "--by", "day", "--format", "json"],
+        )))
+        .unwrap();
+        assert!(
+            by_day
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["day"].is_string())
+        );
+        let csv = ok(&verb(&dir, &["report", "--format", "csv"]));
+        assert!(csv.starts_with('\u{feff}'), "a BOM for Excel");
+        let html_file = dir.join("report.html");
+        ok(&verb(
+            &dir,
+            &[
+                "report",
+                "--format",
+                "html",
+                "--out",
+                html_file.to_str().unwrap(),
+            ],
+        ));
+        let html = std::fs::read_to_string(&html_file).unwrap();
+        assert!(html.contains("<svg") && html.contains("proftest_kenesary"));
+        assert!(
+            !html.contains("<script") && !html.contains("src=\"http"),
+            "self-contained"
+        );
+        let export = ok(&verb(&dir, &["export", "--since", "1d"]));
+        assert!(
+            export.starts_with("\u{feff}lead_id,created_at,form,source_campaign,name,phone,email")
+        );
+        assert_eq!(export.lines().count(), 1 + n, "one line per lead");
+        assert!(export.contains("Бек"), "Cyrillic as it is");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lead_show_tells_a_leads_story_and_notify_resend_sends_a_failed_one_again() {
+        let dir = temp_dir("ops-show");
+        let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
+        let body = json!({"name": "Айгерим", "phone": "8 701 777 00 11", "email": "aigerim@mail.kz", "slug": "kenesary", "utm_source": "instagram"});
+        let (status, answer) = post(&app.base, "/api/landing/proftest", &body, None).await;
+        assert_eq!(status, 201);
+        let id = answer["leadId"].as_str().unwrap().to_owned();
+        settle(&app);
+        let show = ok(&verb(&dir, &["lead", "show", &id]));
+        for needle in [
+            id.as_str(),
+            "proftest_kenesary",
+            "intake: Айгерим",
+            "utm_source=instagram",
+            "sms to +77017770011: sent after 1 attempt(s), provider id outbox-",
+            "email to aigerim@mail.kz: sent",
+            "crm: disabled",
+        ] {
+            assert!(show.contains(needle), "{needle:?} not in\n{show}");
+        }
+        let by_phone = ok(&verb(
+            &dir,
+            &[
+                "lead",
+                "show",
+                "--phone",
+                "+7 701 777 00 11",
+                "--format",
+                "json",
+            ],
+        ));
+        let v: Value = serde_json::from_str(&by_phone).unwrap();
+        assert_eq!(v[0]["leadId"], id.as_str());
+        assert_eq!(v[0]["notifications"].as_array().unwrap().len(), 2);
+        assert!(
+            !verb(&dir, &["lead", "show", "--email", "nobody@mail.kz"])
+                .status
+                .success()
+        );
+
+        // The SMS failed for good (a rejected number, say): resend makes it due again.
+        app.terminate();
+        {
+            let db = rusqlite::Connection::open(dir.join("landing.db")).unwrap();
+            db.execute(
+                "UPDATE scheduled_notifications SET status = 'failed', last_error = 'permanent: rejected', failed_at = sent_at WHERE channel = 'sms'",
+                [],
+            )
+            .unwrap();
+        }
+        let out = ok(&verb(&dir, &["notify", "resend", &id]));
+        assert!(
+            out.starts_with("1 failed notification(s) due again now"),
+            "{out}"
+        );
+        assert!(ok(&verb(&dir, &["notify", "resend", "--failed"])).starts_with("0 "));
+        let app = Landing::start(&dir, &[("NOTIFY_DELAY", "1s")]);
+        settle(&app);
+        let sms = outbox(&dir)
+            .into_iter()
+            .filter(|l| l["channel"] == "sms")
+            .count();
+        assert_eq!(sms, 2, "sent again, once");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_admin_report_exists_only_with_a_token_and_only_for_its_holder() {
+        let dir = temp_dir("ops-admin");
+        let app = Landing::start(&dir, &[]);
+        let get = |base: String, auth: Option<&'static str>| async move {
+            let mut req = client().get(format!("{base}/admin/report?since=7d"));
+            if let Some(a) = auth {
+                req = req.header("Authorization", a);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let www = resp
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, www, ct, resp.text().await.unwrap())
+        };
+        assert_eq!(
+            get(app.base.clone(), Some("Bearer anything")).await.0,
+            404,
+            "no token, no route"
+        );
+        app.terminate();
+        let token = "admin-token-0123456789";
+        let app = Landing::start(&dir, &[("LANDING_ADMIN_TOKEN", token)]);
+        for auth in [
+            None,
+            Some("Bearer wrong-token-0123456789"),
+            Some("admin-token-0123456789"),
+        ] {
+            let (status, www, _, _) = get(app.base.clone(), auth).await;
+            assert_eq!(status, 401, "{auth:?}");
+            assert_eq!(www.as_deref(), Some("Bearer realm=\"landing-admin\""));
+        }
+        let (status, _, ct, body) =
+            get(app.base.clone(), Some("Bearer admin-token-0123456789")).await;
+        assert_eq!(status, 200);
+        assert_eq!(ct.as_deref(), Some("text/html; charset=utf-8"));
+        assert!(body.contains("Лиды по кампаниям"));
+        let bad = client()
+            .get(format!("{}/admin/report?since=soon", app.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status().as_u16(), 400);
+    }
+}

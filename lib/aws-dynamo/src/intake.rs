@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::types::{
 use landing_core::domain::{
     Form, Lead, LeadId, Notification, PersonKey, Placement, Tracking, TrackingTouch,
 };
-use landing_core::ports::{Inspect, IntakeOutcome, IntakeWrite, LeadStore, StoreError};
+use landing_core::ports::{IntakeOutcome, IntakeWrite, LeadStore, StoreError};
 use landing_core::time::Backoff;
 
 use crate::DynamoStore;
@@ -310,12 +310,16 @@ fn lead_put(table: &str, lead: &Lead) -> Result<TransactWriteItem, StoreError> {
         .build())
 }
 
-fn notification_put(table: &str, x: &Notification) -> Result<TransactWriteItem, StoreError> {
+fn notification_put(
+    table: &str,
+    x: &Notification,
+    lead_created: jiff::Timestamp,
+) -> Result<TransactWriteItem, StoreError> {
     Ok(TransactWriteItem::builder()
         .put(
             Put::builder()
                 .table_name(table)
-                .set_item(Some(items::notification_to_item(x)?))
+                .set_item(Some(items::notification_to_item(x, lead_created)?))
                 .condition_expression("attribute_not_exists(id)")
                 .build()
                 .map_err(sdk_build)?,
@@ -387,7 +391,11 @@ impl LeadStore for DynamoStore {
         }
         let mut fixed = vec![lead_put(&t.leads, &write.lead)?];
         for x in &write.notifications {
-            fixed.push(notification_put(&t.notifications, x)?);
+            fixed.push(notification_put(
+                &t.notifications,
+                x,
+                write.lead.created_at,
+            )?);
         }
         let idempotency = write
             .idempotency
@@ -488,17 +496,6 @@ impl LeadStore for DynamoStore {
 
     async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError> {
         self.read_tracking(key).await
-    }
-}
-
-#[async_trait]
-impl Inspect for DynamoStore {
-    /// Via the `by-lead` GSI, so eventually consistent: rows committed a moment ago may be
-    /// missing for a short while on real DynamoDB (moto is immediately consistent).
-    async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError> {
-        let mut rows = self.query_by_lead(id).await?;
-        rows.sort_by(|a, b| (a.channel().as_str(), a.id).cmp(&(b.channel().as_str(), b.id)));
-        Ok(rows)
     }
 }
 

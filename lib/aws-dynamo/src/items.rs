@@ -21,6 +21,11 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Value of `crm_pending` (the `crm-pending` GSI's partition key) while `crm_status = pending`.
 pub(crate) const CRM_PENDING: &str = "pending";
+/// The UTC day of an instant, `2026-12-01`: the partition of the `by-day` indexes.
+pub(crate) fn day_of(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d").to_string()
+}
+
 /// Value of `due_shard` (the `due` GSI's partition key) while a notification is unsettled.
 pub(crate) const DUE_SHARD: &str = "due";
 /// The id of the one item of the tokens table.
@@ -66,6 +71,11 @@ pub(crate) fn lead_to_item(lead: &Lead) -> Result<Item, StoreError> {
     if lead.crm.status == landing_core::domain::CrmStatus::Pending {
         item.insert("crm_pending".to_owned(), s(CRM_PENDING));
     }
+    // The operators' indexes (`by-day`, `by-email`; `by-phone` keys on `phone` itself).
+    item.insert("created_day".to_owned(), s(day_of(lead.created_at)));
+    if let Some(email) = lead.email.stored() {
+        item.insert("email_key".to_owned(), s(email.to_lowercase()));
+    }
     Ok(item)
 }
 
@@ -88,8 +98,14 @@ pub(crate) fn lead_id_of(item: &Item) -> Result<LeadId, StoreError> {
 /// A notification item is the core's `StoredNotification` plus the sparse `due_shard`/`due_at`
 /// pair, written here (intake, any full write) to follow the status, so the `due` GSI holds
 /// exactly the unsettled rows.
-pub(crate) fn notification_to_item(x: &Notification) -> Result<Item, StoreError> {
+/// `lead_created`: when its lead was created, whose UTC day (`lead_day`) puts the row into the
+/// `by-day` index beside its lead.
+pub(crate) fn notification_to_item(
+    x: &Notification,
+    lead_created: Timestamp,
+) -> Result<Item, StoreError> {
     let mut item = to_item(&StoredNotification::from(x))?;
+    item.insert("lead_day".to_owned(), s(day_of(lead_created)));
     let due_at = match x.status {
         NotificationStatus::Pending => Some(x.send_at),
         NotificationStatus::Sending => Some(x.claimed_until.unwrap_or(x.send_at)),
@@ -276,15 +292,18 @@ mod tests {
             &SourceCampaign::new(Form::ProfTest, None),
             at(1_000),
         );
-        let item = notification_to_item(&x).unwrap();
+        let item = notification_to_item(&x, at(0)).unwrap();
         assert_eq!(item["due_shard"], s(DUE_SHARD));
         assert_eq!(item["due_at"], ts(at(1_000)));
         assert_eq!(notification_from_item(item).unwrap(), x);
         x.status = NotificationStatus::Sending;
         x.claimed_until = Some(at(5_000));
-        assert_eq!(notification_to_item(&x).unwrap()["due_at"], ts(at(5_000)));
+        assert_eq!(
+            notification_to_item(&x, at(0)).unwrap()["due_at"],
+            ts(at(5_000))
+        );
         x.status = NotificationStatus::Sent;
-        let item = notification_to_item(&x).unwrap();
+        let item = notification_to_item(&x, at(0)).unwrap();
         assert!(!item.contains_key("due_shard") && !item.contains_key("due_at"));
     }
 

@@ -12,8 +12,8 @@
 //!
 //! | table (env var) | key | indexes / extras |
 //! |---|---|---|
-//! | `landing_leads` (`LEADS_TABLE`) | PK `id` (S, UUIDv7) | sparse GSI `crm-pending`: PK `crm_pending` (S, `"pending"`, present only while `crm_status = pending`), SK `created_at` (S), projection `KEYS_ONLY`; stream `NEW_IMAGE` (the CRM sync trigger) |
-//! | `scheduled_notifications` (`NOTIFICATIONS_TABLE`) | PK `id` (S) | GSI `by-lead`: PK `lead_id` (S), projection `ALL`; sparse GSI `due`: PK `due_shard` (S, always `"due"`), SK `due_at` (S), projection `ALL` — both attributes present only while `status` is `pending` (`due_at = send_at`) or `sending` (`due_at = claimed_until`), removed when the row settles |
+//! | `landing_leads` (`LEADS_TABLE`) | PK `id` (S, UUIDv7) | sparse GSI `crm-pending`: PK `crm_pending` (S, `"pending"`, present only while `crm_status = pending`), SK `created_at` (S), projection `KEYS_ONLY`; GSI `by-day`: PK `created_day` (S, the UTC day `2026-12-01`), SK `created_at`, `KEYS_ONLY`; GSI `by-phone`: PK `phone`, SK `created_at`, `KEYS_ONLY`; GSI `by-email`: PK `email_key` (S, the stored email lower-cased), SK `created_at`, `KEYS_ONLY`; stream `NEW_IMAGE` (the CRM sync trigger) |
+//! | `scheduled_notifications` (`NOTIFICATIONS_TABLE`) | PK `id` (S) | GSI `by-lead`: PK `lead_id` (S), projection `ALL`; sparse GSI `due`: PK `due_shard` (S, always `"due"`), SK `due_at` (S), projection `ALL` — both attributes present only while `status` is `pending` (`due_at = send_at`) or `sending` (`due_at = claimed_until`), removed when the row settles; GSI `by-day`: PK `lead_day` (S, the UTC day its lead was created), `KEYS_ONLY` |
 //! | `unified_lead_tracking` (`TRACKING_TABLE`) | PK `person_key` (S) | — |
 //! | `idempotency` (`IDEMPOTENCY_TABLE`) | PK `key` (S) | TTL attribute `ttl` (N, epoch seconds of `expires_at`; TTL only cleans up — expiry is decided in code from `expires_at`) |
 //! | `tokens` (`TOKENS_TABLE`) | PK `id` (S, the single item `"amocrm"`) | — |
@@ -24,6 +24,10 @@
 //! partition, which is fine for this volume (a few thousand rows a day at most; one partition
 //! takes 1,000 writes/s); shard it (`due#0..n`, query each) if that ever changes.
 //!
+//! The `by-day`, `by-phone` and `by-email` indexes serve the operators' reads (report, export,
+//! `lead show --phone`): a query per day or person and a `BatchGetItem` of the items, never a
+//! scan. `KEYS_ONLY`, so a lead's later updates (CRM sync, release) do not rewrite them.
+//!
 //! GSIs are eventually consistent: a Query may return a row that was just claimed or settled,
 //! or miss one written a moment ago. Every state change is therefore a conditional write on the
 //! base item, whose condition is what guarantees "never claimed twice"; an index read only picks
@@ -31,6 +35,7 @@
 
 mod crm;
 mod errors;
+mod inspect;
 mod intake;
 mod items;
 mod notifications;

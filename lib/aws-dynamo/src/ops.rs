@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use jiff::Timestamp;
 use landing_core::domain::{CrmStatus, LeadId, NotificationStatus, SuppressReason};
-use landing_core::ports::{LeadOps, Released, StoreError};
+use landing_core::ports::{LeadOps, Released, Resend, StoreError};
 
 use crate::DynamoStore;
-use crate::errors::{cancellation_reasons, failure, unavailable};
+use crate::errors::{cancellation_reasons, failure, is_condition_failed, unavailable};
 use crate::intake::RETRY;
 use crate::items::{self, CRM_PENDING, DUE_SHARD, n, s, ts};
 
@@ -17,6 +17,67 @@ const MAX_ATTEMPTS: u32 = 5;
 
 #[async_trait]
 impl LeadOps for DynamoStore {
+    /// One lead: its rows via `by-lead`. Since an instant: the `by-day` index of the
+    /// notifications for every day up to now. Each row by a conditional update (`failed` only).
+    async fn resend_failed(&self, which: Resend, now: Timestamp) -> Result<u64, StoreError> {
+        let rows = match which {
+            Resend::Lead(id) => self.query_by_lead(id).await?,
+            Resend::FailedSince(since) => {
+                let to = now
+                    .checked_add(jiff::SignedDuration::from_hours(24))
+                    .unwrap_or(now);
+                let mut ids = Vec::new();
+                for day in DynamoStore::days(since, to) {
+                    ids.extend(
+                        self.ids(
+                            &self.tables.notifications,
+                            crate::inspect::BY_DAY_INDEX,
+                            "lead_day = :d",
+                            vec![(":d", s(day))],
+                            false,
+                        )
+                        .await?,
+                    );
+                }
+                self.batch_get(&self.tables.notifications, &ids)
+                    .await?
+                    .into_iter()
+                    .map(items::notification_from_item)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        let mut resent = 0;
+        for x in rows
+            .iter()
+            .filter(|x| x.status == NotificationStatus::Failed)
+        {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.tables.notifications)
+                .key("id", s(x.id.to_string()))
+                .update_expression(
+                    "SET #s = :pending, send_at = :now, attempts = :zero, due_shard = :due, \
+                     due_at = :now REMOVE last_error, failed_at, claimed_until",
+                )
+                .condition_expression("#s = :failed")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":pending", s(NotificationStatus::Pending.as_str()))
+                .expression_attribute_values(":failed", s(NotificationStatus::Failed.as_str()))
+                .expression_attribute_values(":now", ts(now))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":due", s(DUE_SHARD))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => resent += 1,
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(resent)
+    }
+
     async fn release_quarantined(
         &self,
         id: LeadId,

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use crate::Tables;
 use crate::crm::CRM_PENDING_INDEX;
 use crate::errors::service_code;
+use crate::inspect::{BY_DAY_INDEX, BY_EMAIL_INDEX, BY_PHONE_INDEX};
 use crate::notifications::{BY_LEAD_INDEX, DUE_INDEX};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,21 +115,47 @@ async fn create(
     Err(SchemaError::NotActive(name.to_owned()))
 }
 
-/// Creates the five tables with their keys, indexes, the leads stream (`NEW_IMAGE`) and the
-/// idempotency TTL, and waits until they are `ACTIVE`. Tables that already exist are left as
+/// Creates the six tables with their keys, indexes, the leads stream (`NEW_IMAGE`) and the
+/// idempotency and quota TTLs, and waits until they are `ACTIVE`. Tables that already exist are left as
 /// they are.
 pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), SchemaError> {
     create(
         client,
         &tables.leads,
         "id",
-        &["crm_pending", "created_at"],
-        vec![index(
-            CRM_PENDING_INDEX,
+        &[
             "crm_pending",
-            Some("created_at"),
-            ProjectionType::KeysOnly,
-        )?],
+            "created_at",
+            "created_day",
+            "phone",
+            "email_key",
+        ],
+        vec![
+            index(
+                CRM_PENDING_INDEX,
+                "crm_pending",
+                Some("created_at"),
+                ProjectionType::KeysOnly,
+            )?,
+            index(
+                BY_DAY_INDEX,
+                "created_day",
+                Some("created_at"),
+                ProjectionType::KeysOnly,
+            )?,
+            index(
+                BY_PHONE_INDEX,
+                "phone",
+                Some("created_at"),
+                ProjectionType::KeysOnly,
+            )?,
+            index(
+                BY_EMAIL_INDEX,
+                "email_key",
+                Some("created_at"),
+                ProjectionType::KeysOnly,
+            )?,
+        ],
         Some(StreamViewType::NewImage),
     )
     .await?;
@@ -136,10 +163,11 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Schem
         client,
         &tables.notifications,
         "id",
-        &["lead_id", "due_shard", "due_at"],
+        &["lead_id", "due_shard", "due_at", "lead_day"],
         vec![
             index(BY_LEAD_INDEX, "lead_id", None, ProjectionType::All)?,
             index(DUE_INDEX, "due_shard", Some("due_at"), ProjectionType::All)?,
+            index(BY_DAY_INDEX, "lead_day", None, ProjectionType::KeysOnly)?,
         ],
         None,
     )

@@ -262,12 +262,15 @@ async fn tables_have_the_documented_keys_indexes_stream_and_ttl() {
 
     let leads = describe(t.leads.clone()).await;
     assert_eq!(key_of(leads.key_schema()), ["id:HASH"]);
+    let range = |hash: &str| vec![format!("{hash}:HASH"), "created_at:RANGE".to_owned()];
     assert_eq!(
         indexes(&leads),
-        [(
-            "crm-pending".to_owned(),
-            vec!["crm_pending:HASH".to_owned(), "created_at:RANGE".to_owned()]
-        )]
+        [
+            ("by-day".to_owned(), range("created_day")),
+            ("by-email".to_owned(), range("email_key")),
+            ("by-phone".to_owned(), range("phone")),
+            ("crm-pending".to_owned(), range("crm_pending")),
+        ]
     );
     let stream = leads.stream_specification().expect("a stream on leads");
     assert!(stream.stream_enabled());
@@ -281,6 +284,7 @@ async fn tables_have_the_documented_keys_indexes_stream_and_ttl() {
     assert_eq!(
         indexes(&notifications),
         [
+            ("by-day".to_owned(), vec!["lead_day:HASH".to_owned()]),
             ("by-lead".to_owned(), vec!["lead_id:HASH".to_owned()]),
             (
                 "due".to_owned(),
@@ -300,20 +304,26 @@ async fn tables_have_the_documented_keys_indexes_stream_and_ttl() {
         key_of(describe(t.tokens.clone()).await.key_schema()),
         ["id:HASH"]
     );
+    assert_eq!(
+        key_of(describe(t.quotas.clone()).await.key_schema()),
+        ["key:HASH"]
+    );
 
-    let ttl = c
-        .describe_time_to_live()
-        .table_name(&t.idempotency)
-        .send()
-        .await
-        .expect("describe_time_to_live")
-        .time_to_live_description
-        .expect("ttl description");
-    assert_eq!(ttl.attribute_name(), Some("ttl"));
-    assert!(matches!(
-        ttl.time_to_live_status(),
-        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-    ));
+    for table in [&t.idempotency, &t.quotas] {
+        let ttl = c
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .expect("describe_time_to_live")
+            .time_to_live_description
+            .expect("ttl description");
+        assert_eq!(ttl.attribute_name(), Some("ttl"), "{table}");
+        assert!(matches!(
+            ttl.time_to_live_status(),
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ));
+    }
 
     // Creating again is a no-op, not an error (dev stacks re-run it).
     landing_aws_dynamo::create_tables(c, t)

@@ -85,6 +85,17 @@ pub trait LeadStore: Send + Sync {
 pub trait Inspect: Send + Sync {
     /// A lead's notification rows.
     async fn notifications_for_lead(&self, id: LeadId) -> Result<Vec<Notification>, StoreError>;
+
+    /// Every lead created in `[from, to)`, oldest first, each with its notification rows
+    /// (report, export). On DynamoDB a query per UTC day of the range, never a scan.
+    async fn leads_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Lead, Vec<Notification>)>, StoreError>;
+
+    /// One person's leads by phone or email, newest first (`lead show --phone`).
+    async fn leads_of(&self, key: &PersonKey) -> Result<Vec<Lead>, StoreError>;
 }
 
 /// Claims on notification rows. A claim moves a row `pending → sending` (or re-takes a
@@ -190,9 +201,22 @@ pub enum Released {
     NotFound,
 }
 
+/// Which failed notifications to send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// The failed rows of one lead.
+    Lead(LeadId),
+    /// Every failed row of the leads created since then.
+    FailedSince(Timestamp),
+}
+
 /// Operator actions on stored leads.
 #[async_trait]
 pub trait LeadOps: Send + Sync {
+    /// `failed → pending`, due at `now`, as fresh rows (attempts 0, the error cleared, so the SMS
+    /// guard counts the new attempt); returns how many.
+    async fn resend_failed(&self, which: Resend, now: Timestamp) -> Result<u64, StoreError>;
+
     /// A quarantined lead goes the normal way: the quarantine cleared, its CRM status `crm`
     /// (`pending`, or `disabled` without a CRM), and its notifications suppressed as
     /// `quarantined` due at `now` as fresh pending rows. Atomic; a second release changes nothing.

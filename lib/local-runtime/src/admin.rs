@@ -3,8 +3,8 @@
 //! - `amocrm check` — reads the configured pipeline and reports the stage mapping; an unknown
 //!   stage is an error, a mapping onto the built-in won (142) / lost (143) stages a loud warning;
 //! - `amocrm auth --code CODE` — trades an OAuth authorization code for the first token pair;
-//! - `crm resync LEAD_ID | --failed` — hands leads back to the CRM sync;
-//! - `lead release LEAD_ID` — sends a quarantined lead through the normal path;
+//! - the operator verbs shared with `landing-ops` (`report`, `lead show`, `lead release`,
+//!   `notify resend`, `crm resync`, `export`: `landing_operations`);
 //! - `web export --out DIR` — the rendered pages as files, for the S3 bucket on AWS.
 
 use std::sync::Arc;
@@ -12,10 +12,11 @@ use std::sync::Arc;
 use landing_amocrm::{AmoClient, AmoSettings, RetryConfig};
 use landing_core::crm::{STATUS_LOST, STATUS_WON};
 use landing_core::domain::CrmStatus;
-use landing_core::ports::{CrmStateStore, LeadOps, Released};
+use landing_core::ports::SystemClock;
+use landing_operations::Operator;
 
 use crate::LocalConfig;
-use crate::cli::{AmoCommand, Command, CrmCommand, LeadCommand, WebCommand};
+use crate::cli::{AmoCommand, Command, WebCommand};
 
 /// What a command could not do, with its cause chain, for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -97,39 +98,51 @@ pub async fn execute(cmd: Command, config: &LocalConfig) -> Result<String, Admin
                 out.display()
             ))
         }
-        Command::Lead(LeadCommand::Release { lead }) => {
+        Command::Ops(cmd) => {
             let store = open_store(config)?;
-            let crm = if config.crm.is_some() {
-                CrmStatus::Pending
-            } else {
-                CrmStatus::Disabled
-            };
-            let released = store
-                .release_quarantined(lead, crm, jiff::Timestamp::now())
+            let output = operator(store, config)
+                .execute(cmd)
                 .await
                 .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
-            match released {
-                Released::Released { notifications } => Ok(format!(
-                    "lead {lead} released: {notifications} notification(s) due now (a running landing-local sends them within 30 s), crm_status={}",
-                    crm.as_str()
-                )),
-                Released::NotQuarantined => Err(AdminError(format!(
-                    "lead {lead} is not quarantined; nothing changed"
-                ))),
-                Released::NotFound => Err(AdminError(format!("no lead {lead}"))),
+            match output.out {
+                Some(path) => {
+                    std::fs::write(&path, output.text.as_bytes())
+                        .map_err(|e| AdminError(format!("{}: {e}", path.display())))?;
+                    Ok(format!("written to {}", path.display()))
+                }
+                None => Ok(output.text.trim_end().to_owned()),
             }
         }
-        Command::Crm(CrmCommand::Resync(args)) => {
-            let store = open_store(config)?;
-            let n = store
-                .requeue_crm(args.which())
-                .await
-                .map_err(|e| AdminError(landing_core::error_chain(&e)))?;
-            Ok(format!(
-                "{n} lead(s) set back to crm_status=pending; a running landing-local syncs them within a minute, otherwise the next start does"
-            ))
-        }
     }
+}
+
+/// The operator verbs over landing-local's SQLite file.
+pub fn operator(store: Arc<landing_sqlite::SqliteStore>, config: &LocalConfig) -> Operator {
+    Operator {
+        leads: store.clone(),
+        inspect: store.clone(),
+        ops: store.clone(),
+        crm: store,
+        clock: Arc::new(SystemClock),
+        amocrm_subdomain: config
+            .crm
+            .as_ref()
+            .and_then(|s| amocrm_subdomain(&s.base_url)),
+        crm_on_release: if config.crm.is_some() {
+            CrmStatus::Pending
+        } else {
+            CrmStatus::Disabled
+        },
+        picked_up: "a running landing-local picks it up within 30 s, otherwise the next start does",
+    }
+}
+
+/// `school` of `https://school.amocrm.ru`, for links to deals.
+fn amocrm_subdomain(base_url: &str) -> Option<String> {
+    base_url
+        .strip_prefix("https://")
+        .and_then(|h| h.trim_end_matches('/').strip_suffix(".amocrm.ru"))
+        .map(str::to_owned)
 }
 
 /// The stage mapping, checked against the pipeline's real stages.

@@ -2,9 +2,8 @@
 //! subcommands. `--help` and `--version` exit 0, a usage error exits 2 (clap's own handling);
 //! what the commands themselves print is in [`crate::admin`].
 
-use clap::{Args, Parser, Subcommand};
-use landing_core::domain::LeadId;
-use landing_core::ports::Requeue;
+use clap::{Parser, Subcommand};
+pub use landing_operations::cli::OpsCommand;
 
 /// The lead pipeline of the school's landing pages on one machine: intake, durable follow-ups
 /// (SMS and email), the AmoCRM sync, on SQLite.
@@ -26,26 +25,12 @@ pub enum Command {
     /// The AmoCRM integration: check the configuration against the account, authorise it.
     #[command(subcommand)]
     Amocrm(AmoCommand),
-    /// The CRM sync of stored leads.
-    #[command(subcommand)]
-    Crm(CrmCommand),
-    /// Stored leads.
-    #[command(subcommand)]
-    Lead(LeadCommand),
+    /// The operator verbs, the same as `landing-ops` takes on AWS.
+    #[command(flatten)]
+    Ops(OpsCommand),
     /// The landing pages.
     #[command(subcommand)]
     Web(WebCommand),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-pub enum LeadCommand {
-    /// Send a lead the honeypot quarantined through the normal path: its notifications due now,
-    /// its CRM sync. For a person a bot check caught by mistake.
-    Release {
-        /// The lead's id (a UUID, as in `landing_leads.id`).
-        #[arg(value_name = "LEAD_ID")]
-        lead: LeadId,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -72,36 +57,13 @@ pub enum AmoCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-pub enum CrmCommand {
-    /// Hand a lead (failed or disabled), or every failed lead, back to the CRM sync.
-    Resync(ResyncArgs),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
-#[group(required = true, multiple = false)]
-pub struct ResyncArgs {
-    /// The lead's id (a UUID, as in `landing_leads.id`).
-    #[arg(value_name = "LEAD_ID")]
-    pub lead: Option<LeadId>,
-    /// Every lead whose sync failed.
-    #[arg(long)]
-    pub failed: bool,
-}
-
-impl ResyncArgs {
-    pub fn which(&self) -> Requeue {
-        match self.lead {
-            Some(id) => Requeue::Lead(id),
-            None => Requeue::AllFailed,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use landing_core::domain::LeadId;
+    use landing_core::ports::Requeue;
+    use landing_operations::cli::{CrmCommand, LeadCommand, ReportFormat};
 
     fn parse(line: &str) -> Result<Option<Command>, clap::Error> {
         Cli::try_parse_from(std::iter::once("landing-local").chain(line.split_whitespace()))
@@ -120,7 +82,9 @@ mod tests {
         let id = LeadId::new();
         assert_eq!(
             parse(&format!("lead release {id}")).unwrap(),
-            Some(Command::Lead(LeadCommand::Release { lead: id }))
+            Some(Command::Ops(OpsCommand::Lead(LeadCommand::Release {
+                lead: id
+            })))
         );
         assert!(parse("lead release not-a-uuid").is_err());
         assert_eq!(
@@ -132,13 +96,13 @@ mod tests {
             Some(Command::Amocrm(AmoCommand::Auth { code: "abc".into() }))
         );
         let failed = parse("crm resync --failed").unwrap();
-        let Some(Command::Crm(CrmCommand::Resync(args))) = failed else {
+        let Some(Command::Ops(OpsCommand::Crm(CrmCommand::Resync(args)))) = failed else {
             panic!("{failed:?}")
         };
         assert_eq!(args.which(), Requeue::AllFailed);
         let id = LeadId::new();
         let one = parse(&format!("crm resync {id}")).unwrap();
-        let Some(Command::Crm(CrmCommand::Resync(args))) = one else {
+        let Some(Command::Ops(OpsCommand::Crm(CrmCommand::Resync(args)))) = one else {
             panic!("{one:?}")
         };
         assert_eq!(args.which(), Requeue::Lead(id));
@@ -158,6 +122,31 @@ mod tests {
                 out: "/tmp/pages".into()
             }))
         );
+        let report = parse("report --since 30d --by day --format html").unwrap();
+        let Some(Command::Ops(OpsCommand::Report(args))) = report else {
+            panic!("{report:?}")
+        };
+        assert_eq!(args.format, ReportFormat::Html);
+        assert_eq!(args.since, std::time::Duration::from_secs(30 * 86_400));
+        for ok in [
+            "lead show 0193f6a0-0000-7000-8000-000000000000",
+            "lead show --phone 87011234567",
+            "lead show --email a@b.kz --format json",
+            "notify resend --failed",
+            "notify resend 0193f6a0-0000-7000-8000-000000000000",
+            "export --since 30d --format csv --out x.csv",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "lead show",
+            "lead show --phone 1 --email a@b.kz",
+            "notify resend",
+            "report --format pdf",
+            "report --since soon",
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
         assert_eq!(parse("--help").unwrap_err().exit_code(), 0);
         assert_eq!(parse("crm resync --help").unwrap_err().exit_code(), 0);
         assert_eq!(parse("--version").unwrap_err().exit_code(), 0);

@@ -19,7 +19,11 @@ const LOCAL_VARS: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "LANDING_WEB_CONTENT",
     TRUSTED_PROXIES_VAR,
+    ADMIN_TOKEN_VAR,
 ];
+
+/// The bearer token of `GET /admin/report`; unset, the route does not exist.
+pub const ADMIN_TOKEN_VAR: &str = "LANDING_ADMIN_TOKEN";
 
 #[derive(Debug)]
 pub struct LocalConfig {
@@ -34,6 +38,8 @@ pub struct LocalConfig {
     pub ip_hash_key: Option<SecretString>,
     pub trusted_proxies: TrustedProxies,
     pub sms_guard: SmsGuardConfig,
+    /// `LANDING_ADMIN_TOKEN`: serves `GET /admin/report` to whoever presents it.
+    pub admin_token: Option<SecretString>,
     /// `None`: no AmoCRM credentials, the sync is disabled.
     pub crm: Option<AmoSettings>,
     pub senders: Senders,
@@ -129,6 +135,16 @@ impl LocalConfig {
             },
             trusted_proxies: TrustedProxies::from_env(env)?,
             sms_guard: SmsGuardConfig::from_env(env)?,
+            admin_token: match env.get(ADMIN_TOKEN_VAR) {
+                Some(t) if t.len() < 16 => {
+                    return Err(ConfigError::new(
+                        ADMIN_TOKEN_VAR,
+                        "must be at least 16 characters (it guards every lead's data)",
+                    ));
+                }
+                Some(t) => Some(SecretString::from(t.to_owned())),
+                None => None,
+            },
             crm: AmoSettings::from_env(env)?,
             senders,
             web_content: env.get("LANDING_WEB_CONTENT").map(PathBuf::from),
@@ -170,6 +186,7 @@ mod tests {
             ("HONEYPOT_FEILD", "x"),
             ("LANDING_IP_HASH_KEY", "short"),
             ("LANDING_TRUSTED_PROXIES", "everyone"),
+            ("LANDING_ADMIN_TOKEN", "short"),
         ] {
             let err = LocalConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

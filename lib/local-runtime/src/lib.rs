@@ -4,6 +4,7 @@
 //! claim/send code path as the AWS notify and sweeper functions.
 
 pub mod admin;
+mod admin_http;
 pub mod cli;
 mod client;
 mod config;
@@ -182,6 +183,7 @@ pub async fn run(
         config.notify.retry.clone(),
         SmsGuard::new(config.sms_guard.clone(), store.clone()),
     ));
+    let store_for_admin: Arc<dyn landing_core::ports::Inspect> = store.clone();
     let worker = Worker::new(dispatcher, store, clock, wake, WorkerConfig::default());
     let worker = tokio::spawn(worker.run(workers_stopped));
 
@@ -203,12 +205,11 @@ pub async fn run(
         "landing-local listening"
     );
 
-    let served = server::serve(
-        listener,
-        router(intake, Arc::new(site), &config.origins),
-        shutdown,
-    )
-    .await;
+    let mut app = router(intake, Arc::new(site), &config.origins);
+    if let Some(token) = &config.admin_token {
+        app = app.merge(admin_http::router(token.clone(), store_for_admin));
+    }
+    let served = server::serve(listener, app, shutdown).await;
     tracing::info!("HTTP server stopped; finishing the rounds in progress");
     let _ = stop_workers.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, worker).await.is_err() {

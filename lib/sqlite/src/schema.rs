@@ -168,6 +168,10 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     CREATE INDEX sms_quota_expiry ON sms_quota (expires_at);",
+    // 5: the operators' reads: leads by creation time (report, export) and by person.
+    "CREATE INDEX landing_leads_created ON landing_leads (created_at);
+    CREATE INDEX landing_leads_phone ON landing_leads (phone, created_at);
+    CREATE INDEX landing_leads_email ON landing_leads (lower(email), created_at);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -11,7 +11,7 @@ use landing_core::domain::{
 use landing_core::guard::Quota;
 use landing_core::ports::{
     Inspect, IntakeOutcome, IntakeWrite, LeadOps, LeadStore, NotificationStore, QuotaStore,
-    Released, StoreError,
+    Released, Resend, StoreError,
 };
 use landing_core::time;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -434,6 +434,75 @@ impl Inspect for SqliteStore {
             .await?;
         rows.into_iter().map(into_notification).collect()
     }
+
+    async fn leads_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Lead, Vec<Notification>)>, StoreError> {
+        let (from, to) = (time::format(from), time::format(to));
+        type Rows = (Vec<(StoredLead, String)>, Vec<StoredNotification>);
+        let (leads, notifications): Rows = self
+            .db
+            .run(move |c| {
+                let leads = c
+                    .prepare_cached(&format!(
+                        "SELECT {LEAD_COLUMNS} FROM landing_leads
+                          WHERE created_at >= ?1 AND created_at < ?2 ORDER BY created_at, id"
+                    ))
+                    .and_then(|mut st| st.query_map([&from, &to], read_lead_row)?.collect())
+                    .map_err(unavailable)?;
+                let columns = NOTIFICATION_COLUMNS
+                    .split(',')
+                    .map(|c| format!("n.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let notifications = c
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM scheduled_notifications n
+                           JOIN landing_leads l ON l.id = n.lead_id
+                          WHERE l.created_at >= ?1 AND l.created_at < ?2"
+                    ))
+                    .and_then(|mut st| st.query_map([&from, &to], read_notification_row)?.collect())
+                    .map_err(unavailable)?;
+                Ok((leads, notifications))
+            })
+            .await?;
+        let mut by_lead: std::collections::HashMap<LeadId, Vec<Notification>> =
+            std::collections::HashMap::new();
+        for n in notifications {
+            let n = into_notification(n)?;
+            by_lead.entry(n.lead_id).or_default().push(n);
+        }
+        leads
+            .into_iter()
+            .map(|row| {
+                let lead = into_lead(row)?;
+                let mut rows = by_lead.remove(&lead.id).unwrap_or_default();
+                rows.sort_by_key(|n| n.channel().as_str());
+                Ok((lead, rows))
+            })
+            .collect()
+    }
+
+    async fn leads_of(&self, key: &PersonKey) -> Result<Vec<Lead>, StoreError> {
+        let (sql, value) = match key.as_str().split_once(':') {
+            Some(("phone", p)) => ("phone = ?1", p.to_owned()),
+            Some(("email", e)) => ("lower(email) = ?1", e.to_owned()),
+            _ => return Ok(Vec::new()),
+        };
+        let rows: Vec<(StoredLead, String)> = self
+            .db
+            .run(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {LEAD_COLUMNS} FROM landing_leads WHERE {sql} ORDER BY created_at DESC, id DESC"
+                ))
+                .and_then(|mut st| st.query_map([&value], read_lead_row)?.collect())
+                .map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter().map(into_lead).collect()
+    }
 }
 
 #[async_trait]
@@ -640,6 +709,29 @@ impl QuotaStore for SqliteStore {
 
 #[async_trait]
 impl LeadOps for SqliteStore {
+    async fn resend_failed(&self, which: Resend, now: Timestamp) -> Result<u64, StoreError> {
+        let (filter, value) = match which {
+            Resend::Lead(id) => ("lead_id = ?2", id.to_string()),
+            Resend::FailedSince(since) => (
+                "lead_id IN (SELECT id FROM landing_leads WHERE created_at >= ?2)",
+                time::format(since),
+            ),
+        };
+        self.db
+            .run(move |c| {
+                c.prepare_cached(&format!(
+                    "UPDATE scheduled_notifications
+                        SET status = 'pending', send_at = ?1, attempts = 0, last_error = NULL,
+                            failed_at = NULL, claimed_until = NULL
+                      WHERE status = 'failed' AND {filter}"
+                ))
+                .and_then(|mut st| st.execute(params![time::format(now), value]))
+                .map(|n| n as u64)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
     async fn release_quarantined(
         &self,
         id: LeadId,

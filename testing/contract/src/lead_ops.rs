@@ -1,7 +1,7 @@
 //! The `LeadOps` contract: an operator's release of a quarantined lead.
 
 use landing_core::domain::{CrmStatus, Form, LeadId, NotificationStatus};
-use landing_core::ports::Released;
+use landing_core::ports::{Released, Resend};
 
 use crate::Harness;
 use crate::fixtures::*;
@@ -90,5 +90,88 @@ pub async fn release_changes_nothing_for_an_ordinary_or_unknown_lead<H: Harness 
             .await
             .expect("release failed"),
         Released::NotFound
+    );
+}
+
+/// `notify resend`: failed rows become fresh pending rows due now — one lead's, or every one of
+/// the leads created since an instant; other rows are left alone.
+pub async fn resend_makes_failed_rows_due_now_for_one_lead_or_since_an_instant<
+    H: Harness + ?Sized,
+>(
+    h: &H,
+) {
+    let store = h.notifications();
+    for i in 0..3 {
+        commit_ok(h, intake(phone_only_lead(at(mins(i))))).await;
+    }
+    let due = plus(at(mins(2)), NOTIFY_DELAY);
+    let claimed = store
+        .claim_due(due, due, LEASE, 10)
+        .await
+        .expect("claim_due");
+    assert_eq!(claimed.len(), 3);
+    for n in &claimed[..2] {
+        assert!(
+            store
+                .mark_failed(n.id, 1, "invalid number", due)
+                .await
+                .expect("mark_failed")
+        );
+    }
+    assert!(
+        store
+            .mark_sent(claimed[2].id, 1, "p-1", due)
+            .await
+            .expect("mark_sent")
+    );
+    let failed_lead = claimed[0].lead_id;
+    let now = plus(due, mins(60));
+    assert_eq!(
+        h.ops()
+            .resend_failed(Resend::Lead(failed_lead), now)
+            .await
+            .expect("resend"),
+        1
+    );
+    let row = &rows_of(h, failed_lead).await[0];
+    assert_eq!(
+        (
+            row.status,
+            row.send_at,
+            row.attempts,
+            row.last_error.as_deref(),
+            row.failed_at
+        ),
+        (NotificationStatus::Pending, now, 0, None, None)
+    );
+    // Since an instant before every lead: only the other failed row is left to resend.
+    assert_eq!(
+        h.ops()
+            .resend_failed(Resend::FailedSince(at(mins(0))), now)
+            .await
+            .expect("resend"),
+        1
+    );
+    assert_eq!(
+        h.ops()
+            .resend_failed(Resend::FailedSince(at(mins(0))), now)
+            .await
+            .expect("resend"),
+        0,
+        "nothing failed any more"
+    );
+    let sent = &rows_of(h, claimed[2].lead_id).await[0];
+    assert_eq!(
+        sent.status,
+        NotificationStatus::Sent,
+        "a sent row is not resent"
+    );
+    assert_eq!(
+        store
+            .claim_due(now, now, LEASE, 10)
+            .await
+            .expect("claim_due")
+            .len(),
+        2
     );
 }

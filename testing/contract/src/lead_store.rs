@@ -762,3 +762,103 @@ pub async fn a_quarantined_lead_reads_back_with_its_reason_and_suppressed_rows<
         "a suppressed row is never claimed"
     );
 }
+
+/// The report's read: leads created in `[from, to)` — across a UTC day boundary, `to` excluded —
+/// oldest first, each with its notification rows.
+pub async fn leads_between_returns_the_range_oldest_first_with_their_rows<H: Harness + ?Sized>(
+    h: &H,
+) {
+    // base() is midnight UTC: the range crosses into the next day.
+    let at_ = |m: i64| {
+        let d = jiff::SignedDuration::from_mins(m);
+        base().checked_add(d).expect("an instant")
+    };
+    let before = lead(&Person::unique(), Form::ProfTest, at_(-61));
+    let first = lead(&Person::unique(), Form::ExpressCourse, at_(-30));
+    let second = phone_only_lead(at_(23 * 60 + 59));
+    let third = lead(&Person::unique(), Form::ProfTest, at_(24 * 60 + 5));
+    let excluded = lead(&Person::unique(), Form::ProfTest, at_(25 * 60));
+    for l in [&third, &before, &excluded, &second, &first] {
+        commit_ok(h, intake(l.clone())).await;
+    }
+    let got = h
+        .inspect()
+        .leads_between(at_(-60), at_(25 * 60))
+        .await
+        .expect("leads_between failed");
+    let ids: Vec<LeadId> = got.iter().map(|(l, _)| l.id).collect();
+    assert_eq!(
+        ids,
+        vec![first.id, second.id, third.id],
+        "in range, oldest first"
+    );
+    assert_eq!(got[0].0, first, "field for field");
+    let channels = |i: usize| {
+        got[i]
+            .1
+            .iter()
+            .map(|n| n.channel().as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(channels(0), ["email", "sms"]);
+    assert_eq!(channels(1), ["sms"]);
+    assert!(
+        got.iter()
+            .all(|(l, rows)| rows.iter().all(|n| n.lead_id == l.id))
+    );
+    assert!(
+        h.inspect()
+            .leads_between(at_(26 * 60), at_(27 * 60))
+            .await
+            .expect("leads_between failed")
+            .is_empty()
+    );
+}
+
+/// `lead show --phone/--email`: one person's leads, newest first, the email matched without
+/// regard to case; nobody else's.
+pub async fn leads_of_finds_a_persons_leads_by_phone_or_email_newest_first<H: Harness + ?Sized>(
+    h: &H,
+) {
+    let mut person = Person::unique();
+    let mixed = format!("Mixed.{}", person.email.as_str());
+    person.email = Email::parse(&mixed).expect("a valid email");
+    let leads: Vec<Lead> = (0..3)
+        .map(|i| lead(&person, Form::ProfTest, at(mins(i))))
+        .collect();
+    for l in &leads {
+        commit_ok(h, intake(l.clone())).await;
+    }
+    commit_ok(
+        h,
+        intake(lead(&Person::unique(), Form::ProfTest, at(mins(5)))),
+    )
+    .await;
+    let newest_first: Vec<LeadId> = leads.iter().rev().map(|l| l.id).collect();
+    for key in [person.phone_key(), person.email_key()] {
+        let got = h.inspect().leads_of(&key).await.expect("leads_of failed");
+        assert_eq!(
+            got.iter().map(|l| l.id).collect::<Vec<_>>(),
+            newest_first,
+            "{}",
+            key.masked()
+        );
+    }
+    assert_eq!(got_first_name(h, &person).await, leads[2].name);
+    assert!(
+        h.inspect()
+            .leads_of(&Person::unique().phone_key())
+            .await
+            .expect("leads_of failed")
+            .is_empty()
+    );
+}
+
+async fn got_first_name<H: Harness + ?Sized>(h: &H, person: &Person) -> PersonName {
+    h.inspect()
+        .leads_of(&person.phone_key())
+        .await
+        .expect("leads_of failed")
+        .remove(0)
+        .name
+}

@@ -163,6 +163,8 @@ macro_rules! storage_contract_tests {
                 concurrent_retries_with_one_key_commit_exactly_once,
                 unknown_lead_and_person_read_as_absent,
                 a_quarantined_lead_reads_back_with_its_reason_and_suppressed_rows,
+                leads_between_returns_the_range_oldest_first_with_their_rows,
+                leads_of_finds_a_persons_leads_by_phone_or_email_newest_first,
             ],
             notification_store: [
                 nothing_is_claimable_before_send_at,
@@ -191,6 +193,7 @@ macro_rules! storage_contract_tests {
             lead_ops: [
                 a_released_lead_is_due_now_and_goes_to_the_crm,
                 release_changes_nothing_for_an_ordinary_or_unknown_lead,
+                resend_makes_failed_rows_due_now_for_one_lead_or_since_an_instant,
             ],
             crm_state_store: [
                 pending_leads_are_listed_oldest_first_up_to_the_limit,
