@@ -277,6 +277,26 @@ def check_traps(sam: dict, envs: dict, translated: dict, root: Path, fail: Fail)
         allowed = set(values.get("SmsAllowedCountries", []))
         check(allowed <= set(codes), f"[{env}] SmsAllowedCountries {sorted(allowed)} has codes without a rule")
 
+    # Alarms: every one tells the topic; each metric of our namespace is one the code emits (an
+    # alarm on a metric nobody writes is silent forever); the no-lead alarm counts an hour
+    # without any data point as breaching.
+    emitted = set(re.findall(r'"([A-Z][A-Za-z]+)"', (root / "lib/telemetry/src/emf.rs").read_text()))
+    alarms = {lid: r["Properties"] for lid, r in R.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+    check(len(alarms) >= 8, f"expected the eight alarms of README \"Alarms\", found {sorted(alarms)}")
+    for lid, a in alarms.items():
+        check(a.get("AlarmActions") == [{"Ref": "AlarmTopic"}], f"{lid}: AlarmActions must be [!Ref AlarmTopic]")
+        ours = [a] + [m.get("MetricStat", {}).get("Metric", {}) for m in a.get("Metrics", [])]
+        for m in ours:
+            ns = m.get("Namespace")
+            if ns == {"Fn::Sub": "Landing/${AWS::StackName}"}:
+                check(m.get("MetricName") in emitted,
+                      f"{lid}: metric {m.get('MetricName')} is not one lib/telemetry/src/emf.rs emits")
+    quiet = alarms.get("NoLeadsAlarm", {})
+    check(quiet.get("TreatMissingData") == "breaching", "NoLeadsAlarm: TreatMissingData breaching (a dead intake emits nothing)")
+    check("FILL(" in json.dumps(quiet.get("Metrics", [])), "NoLeadsAlarm: FILL the hours without data with 0")
+    check(genv.get("METRICS_NAMESPACE") == {"Fn::Sub": "Landing/${AWS::StackName}"},
+          "Globals: METRICS_NAMESPACE must be the alarms' namespace")
+
     # Tables: CloudFormation-named, PITR on, lead data retained.
     for lid, r in R.items():
         if r.get("Type") == "AWS::DynamoDB::Table":

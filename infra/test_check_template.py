@@ -71,6 +71,14 @@ class CheckTemplateTest(unittest.TestCase):
                    "OriginRequestPolicyId: 216adef6-5c7f-47e4-b989-5492eafa07d3")  # Managed-AllViewer
         self.assert_fails_with(self.run_checks(t), "must not forward the viewer's Host header")
 
+    def test_an_alarm_on_a_metric_no_code_emits_fails(self):
+        t = mutate(TEMPLATE, "MetricName: CrmFailed\n", "MetricName: CrmFailures\n")
+        self.assert_fails_with(self.run_checks(t), "CrmFailedAlarm: metric CrmFailures is not one")
+
+    def test_a_no_lead_alarm_that_ignores_silence_fails(self):
+        t = mutate(TEMPLATE, "      TreatMissingData: breaching\n", "      TreatMissingData: notBreaching\n")
+        self.assert_fails_with(self.run_checks(t), "NoLeadsAlarm: TreatMissingData breaching")
+
     def test_a_country_allowed_outright_fails(self):
         t = mutate(TEMPLATE, '{CountryCode: "RU", ProtectStatus: !If [SmsAllowRU, ALLOW, BLOCK]}',
                    '{CountryCode: "RU", ProtectStatus: ALLOW}')

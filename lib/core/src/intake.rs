@@ -271,6 +271,7 @@ impl IntakeService {
             IntakeOutcome::InFlight => return Err(IntakeError::InFlight),
         }
         tracing::info!(
+            event = "lead_accepted",
             lead_id = %lead_id,
             form = form.as_str(),
             source_campaign = submission.source_campaign.as_str(),

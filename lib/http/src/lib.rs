@@ -40,6 +40,7 @@ pub async fn handle<B: AsRef<[u8]>>(
     req: &Request<B>,
     ctx: &Context,
 ) -> Response<String> {
+    let started = std::time::Instant::now();
     let correlation_id = correlation_id(req, ctx);
     let span =
         tracing::info_span!("intake", correlation_id = %correlation_id, form = form.as_str());
@@ -54,7 +55,15 @@ pub async fn handle<B: AsRef<[u8]>>(
         resp.headers_mut()
             .insert(HeaderName::from_static(CORRELATION_ID), v);
     }
-    span.in_scope(|| tracing::info!(status = resp.status().as_u16(), "answered"));
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(
+            event = "intake_answered",
+            status = resp.status().as_u16(),
+            latency_ms,
+            "answered"
+        );
+    });
     resp
 }
 

@@ -7,6 +7,8 @@
 //! Anything else logged with `?` is its `Debug` text — so PII-bearing types mask themselves
 //! there, and log them as `%masked` strings rather than `?value`.
 
+pub mod emf;
+
 use std::fmt;
 use std::io;
 
@@ -20,11 +22,21 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// Installs the global subscriber once, writing to stdout; later calls are no-ops. `RUST_LOG`
-/// filters (default `info`).
+/// filters (default `info`). In a Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set) the log events that
+/// stand for a metric also get an EMF line ([`emf`]) in `METRICS_NAMESPACE` (default `Landing`),
+/// whatever `RUST_LOG` says.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let metrics = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").map(|_| {
+        let namespace = std::env::var("METRICS_NAMESPACE")
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| emf::DEFAULT_NAMESPACE.to_owned());
+        emf::EmfLayer::new(namespace, io::stdout)
+    });
     let _ = tracing_subscriber::registry()
         .with(json_layer(io::stdout).with_filter(filter))
+        .with(metrics)
         .try_init();
 }
 

@@ -452,7 +452,7 @@ impl CrmSync {
                         .await
                     {
                         Ok(()) => {
-                            tracing::info!(lead_id = %lead.id, correlation_id = %lead.correlation_id, deal_id = deal, "lead synced to CRM");
+                            tracing::info!(event = "crm_synced", lead_id = %lead.id, correlation_id = %lead.correlation_id, deal_id = deal, "lead synced to CRM");
                             SyncOutcome::Synced { deal_id: deal }
                         }
                         Err(e) => self.failure(lead, &crate::error_chain(&e), false).await,
@@ -483,7 +483,7 @@ impl CrmSync {
             .await
         {
             Ok(_) if give_up => {
-                tracing::warn!(lead_id = %lead.id, correlation_id = %lead.correlation_id, reason = %reason, "CRM sync failed");
+                tracing::warn!(event = "crm_failed", lead_id = %lead.id, correlation_id = %lead.correlation_id, reason = %reason, "CRM sync failed");
                 SyncOutcome::Failed(reason)
             }
             Ok(_) => {

@@ -266,7 +266,7 @@ impl Dispatcher {
             }
         };
         if outcome == Outcome::Sent {
-            tracing::info!(parent: &span, to = %n.recipient.masked(), "notification sent");
+            tracing::info!(parent: &span, event = "notification_sent", channel = n.channel().as_str(), to = %n.recipient.masked(), "notification sent");
         }
         outcome
     }
@@ -339,7 +339,7 @@ impl Dispatcher {
             .await
         {
             Ok(true) => {
-                tracing::info!(parent: span, reason = reason.as_str(), "notification suppressed");
+                tracing::info!(parent: span, event = "notification_suppressed", channel = n.channel().as_str(), reason = reason.as_str(), "notification suppressed");
                 Outcome::Suppressed
             }
             Ok(false) => Outcome::LostClaim,
@@ -362,7 +362,7 @@ impl Dispatcher {
             .await
         {
             Ok(true) => {
-                tracing::info!(parent: span, until = %until, reason = HoldReason::Budget.as_str(), "notification held");
+                tracing::info!(parent: span, event = "notification_held", channel = n.channel().as_str(), until = %until, reason = HoldReason::Budget.as_str(), "notification held");
                 Outcome::Held
             }
             Ok(false) => Outcome::LostClaim,
@@ -416,7 +416,7 @@ impl Dispatcher {
             .await
         {
             Ok(true) => {
-                tracing::warn!(notification_id = %n.id, lead_id = %n.lead_id, channel = n.channel().as_str(), reason, "notification failed");
+                tracing::warn!(event = "notification_failed", notification_id = %n.id, lead_id = %n.lead_id, channel = n.channel().as_str(), reason, "notification failed");
                 Outcome::Failed
             }
             Ok(false) => {
