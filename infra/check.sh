@@ -69,6 +69,10 @@ cargo build --locked "${build_args[@]}"
 # landing-local with its opt-in AWS transport, against the same emulator.
 ./infra/with-moto.sh cargo test --locked -p landing-local --features aws --test e2e -- --include-ignored aws_transport
 
+echo "==> deploy rehearsal: the stack on moto's CloudFormation, its functions under cargo lambda"
+cargo build --locked -p landing-ops -p landing-amocrm-fake --bin landing-ops --bin amocrm-fake
+./infra/with-moto.sh .venv/bin/python infra/rehearse.py
+
 echo "==> the landing pages in a real browser (Debian chromium + playwright-core)"
 ./infra/web-test.sh
 

@@ -89,7 +89,11 @@ impl Stack {
         }
         Ok(Stack {
             tables: Tables::from_env(&Env::from_pairs(pairs)).map_err(StackError::Env)?,
-            schedule_group: output("ScheduleGroupName").ok(),
+            // A stack without the output (or an emulator that skipped the group) can name it
+            // the way the functions get it.
+            schedule_group: output("ScheduleGroupName")
+                .ok()
+                .or_else(|| env.get("SCHEDULE_GROUP").map(str::to_owned)),
             amocrm_subdomain: param("AmoCrmSubdomain"),
             crm_configured: param("AmoCrmPipelineId").is_some(),
         })
