@@ -5,6 +5,8 @@ a sixth function (or another architecture) needs no script edit:
   .venv/bin/python infra/template_info.py packages      # the cargo package of each function
   .venv/bin/python infra/template_info.py logical-ids   # e.g. CrmSyncFunction
   .venv/bin/python infra/template_info.py architecture  # the Architecture parameter's default
+  .venv/bin/python infra/template_info.py memory        # binary and MemorySize in MB (tabs)
+  .venv/bin/python infra/template_info.py alarms        # how many AWS::CloudWatch::Alarm
   (--template PATH before the command reads another template)
 
 The functions are the AWS::Serverless::Function resources that `sam build` builds with cargo
@@ -102,10 +104,17 @@ def architecture(sam: dict) -> str | None:
     return default if isinstance(default, str) else None
 
 
+def memory(sam: dict, lid: str) -> int:
+    """A function's MemorySize: its own, else the Globals', else Lambda's default."""
+    own = sam["Resources"][lid].get("Properties", {}).get("MemorySize")
+    glob = sam.get("Globals", {}).get("Function", {}).get("MemorySize")
+    return int(own or glob or 128)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--template", type=Path, default=ROOT / "template.yaml")
-    ap.add_argument("what", choices=["functions", "packages", "logical-ids", "architecture"])
+    ap.add_argument("what", choices=["functions", "packages", "logical-ids", "architecture", "memory", "alarms"])
     args = ap.parse_args(argv)
     sam = load(args.template)
     if args.what == "architecture":
@@ -114,6 +123,9 @@ def main(argv: list[str]) -> int:
             print(f"{args.template}: no Architecture parameter default", file=sys.stderr)
             return 1
         print(arch)
+        return 0
+    if args.what == "alarms":
+        print(sum(r.get("Type") == "AWS::CloudWatch::Alarm" for r in sam.get("Resources", {}).values()))
         return 0
     errors = problems(sam, args.template.resolve().parent)
     if errors:
@@ -125,6 +137,7 @@ def main(argv: list[str]) -> int:
             "functions": "\t".join(f),
             "packages": f.package,
             "logical-ids": f.logical_id,
+            "memory": f"{f.binary}\t{memory(sam, f.logical_id)}",
         }[args.what])
     return 0
 

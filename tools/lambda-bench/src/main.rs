@@ -17,6 +17,7 @@
 //! crashing or answering with an error), never because a target was missed.
 
 mod check;
+mod cost;
 mod emulator;
 mod events;
 mod overhead;
@@ -28,6 +29,7 @@ mod run;
 mod setup;
 mod size;
 mod stats;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -141,6 +143,9 @@ async fn bench() -> anyhow::Result<usize> {
         plan::CRM_TIMED_RPS,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    if let Err(e) = cost::print(&reports, &root, &log_dir) {
+        println!("\ncost: not computed: {e:#}");
+    }
     println!("function logs: {}", log_dir.display());
     Ok(report::errors(&reports, &log_dir))
 }

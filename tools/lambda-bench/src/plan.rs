@@ -136,10 +136,18 @@ impl Bench<'_> {
         let work = self.work(&name, "count", self.knobs.count(), leads).await?;
         self.stack.fake.reset_stats();
         let target = self.target(&name, &bin, &work.env, &self.proxy.url);
-        let (init_calls, calls, counted) = run::count(&target, self.proxy, work.events).await?;
+        let run::Counted {
+            init,
+            calls,
+            usage,
+            log_bytes,
+            result: counted,
+        } = run::count(&target, self.proxy, work.events).await?;
         let accepted = absorb(&name, &counted, &work.env, leads, &mut r.errors);
-        r.init_calls = init_calls;
+        r.init_calls = init;
         r.calls = calls;
+        r.usage = usage;
+        r.log_bytes = log_bytes;
         for request in self.stack.fake.requests() {
             *r.calls
                 .entry(format!("amocrm {}", request.endpoint))

@@ -14,12 +14,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use crate::usage::Usage;
+
 pub type Counts = BTreeMap<String, u64>;
 
 struct Shared {
     upstream: String,
     client: reqwest::Client,
     counts: Mutex<Counts>,
+    usage: Mutex<Usage>,
 }
 
 pub struct CountingProxy {
@@ -34,6 +37,7 @@ impl CountingProxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
             counts: Mutex::new(Counts::new()),
+            usage: Mutex::new(Usage::default()),
         });
         let app = Router::new().fallback(forward).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -48,7 +52,17 @@ impl CountingProxy {
 
     /// The counts so far, and a fresh start.
     pub fn take(&self) -> Counts {
+        std::mem::take(&mut *self.shared.usage.lock().unwrap_or_else(|p| p.into_inner()));
         std::mem::take(&mut *self.shared.counts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// What the calls since the last `take` would be billed by (request units, SMS parts).
+    pub fn usage(&self) -> Usage {
+        self.shared
+            .usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -73,7 +87,7 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
     *s.counts
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .entry(op)
+        .entry(op.clone())
         .or_default() += 1;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut upstream = s
@@ -84,7 +98,7 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             upstream = upstream.header(name, value);
         }
     }
-    let answer = match upstream.body(body).send().await {
+    let answer = match upstream.body(body.clone()).send().await {
         Ok(a) => a,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
@@ -92,7 +106,15 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let mut headers = answer.headers().clone();
     headers.retain_hop_by_hop();
     match answer.bytes().await {
-        Ok(bytes) => (status, headers, Body::from(bytes)).into_response(),
+        Ok(bytes) => {
+            if status.is_success() {
+                s.usage
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add(&op, &body, &bytes);
+            }
+            (status, headers, Body::from(bytes)).into_response()
+        }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
 }

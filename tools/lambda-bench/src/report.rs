@@ -8,6 +8,7 @@ use crate::proxy::Counts;
 use crate::run::RunResult;
 use crate::size::Size;
 use crate::stats::{self, ms};
+use crate::usage::Usage;
 
 pub const COLD_TARGET: Duration = Duration::from_millis(50);
 pub const RSS_TARGET_KIB: u64 = 40 * 1024;
@@ -32,6 +33,10 @@ pub struct FunctionReport {
     pub counted: usize,
     /// Per-invocation times of the counting run (through the proxy, default settings).
     pub counted_times: Vec<Duration>,
+    /// What the counting run's calls are billed by.
+    pub usage: Usage,
+    /// Bytes the function logged over the counting run's invocations.
+    pub log_bytes: u64,
     pub errors: Vec<String>,
 }
 

@@ -11,6 +11,7 @@ use crate::emulator::{Emulator, Outcome};
 use crate::process::FunctionProcess;
 use crate::proxy::{CountingProxy, Counts};
 use crate::setup::Env;
+use crate::usage::Usage;
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -138,7 +139,7 @@ pub async fn count(
     target: &Target<'_>,
     proxy: &CountingProxy,
     events: Vec<Vec<u8>>,
-) -> anyhow::Result<(Counts, Counts, RunResult)> {
+) -> anyhow::Result<Counted> {
     proxy.take();
     let (mut emulator, mut process) = target.start("count").await?;
     let deadline = Instant::now() + ANSWER_TIMEOUT;
@@ -152,6 +153,7 @@ pub async fn count(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let init = proxy.take();
+    let log_at_init = log_len(&process.log);
     let mut result = RunResult::default();
     for event in events {
         let sent = Instant::now();
@@ -160,5 +162,26 @@ pub async fn count(
         result.warm.push(outcome.at().duration_since(sent));
         record(&mut result, outcome, &id);
     }
-    Ok((init, proxy.take(), result))
+    let usage = proxy.usage();
+    Ok(Counted {
+        init,
+        calls: proxy.take(),
+        usage,
+        log_bytes: log_len(&process.log).saturating_sub(log_at_init),
+        result,
+    })
+}
+
+/// The counting run: AWS calls at init and over the invocations, what they are billed by, and
+/// the bytes the function logged over the invocations.
+pub struct Counted {
+    pub init: Counts,
+    pub calls: Counts,
+    pub usage: Usage,
+    pub log_bytes: u64,
+    pub result: RunResult,
+}
+
+fn log_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
