@@ -40,6 +40,11 @@ impl Landing {
             .env("LANDING_DATA_DIR", data)
             .env("NOTIFY_DELAY", "2s")
             .env("NOTIFY_LEASE", "2s")
+            // These tests expect the SMS whatever the hour they run at; the window has its own.
+            .env("NOTIFY_SMS_WINDOW", "always")
+            // Many of these tests send several forms from one phone or address and count what
+            // each got; one follow-up per person is on in `follow_ups::*`.
+            .env("NOTIFY_SUPERSEDE", "off")
             .env("RUST_LOG", "info")
             // Every lead of these tests comes from 127.0.0.1 and many share a prefix: the SMS
             // limits would withhold most of their SMS. They are about delivery; the `guard`
@@ -1690,5 +1695,76 @@ mod ops {
             .await
             .unwrap();
         assert_eq!(bad.status().as_u16(), 400);
+    }
+}
+
+/// One follow-up per person and the SMS parts, on the real binary.
+mod follow_ups {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_proftest_then_a_purchase_from_one_person_get_one_sms_and_one_email_with_the_link() {
+        let dir = temp_dir("follow-ups-supersede");
+        let app = Landing::start(
+            &dir,
+            &[
+                ("NOTIFY_DELAY", "3s"),
+                ("NOTIFY_SUPERSEDE", "on"),
+                ("PAYMENT_LINK_KASPI", "https://pay.kaspi.kz/pay/abc123"),
+            ],
+        );
+        let who = json!({"name": "Айгерим", "phone": "+77011119901", "email": "one@mail.kz"});
+        let (s1, test) = post(&app.base, "/api/landing/proftest", &who, None).await;
+        let mut purchase = who.clone();
+        purchase["paymentMethod"] = json!("kaspi");
+        let (s2, course) = post(&app.base, "/api/landing/submit", &purchase, None).await;
+        assert_eq!((s1, s2), (201, 201));
+
+        let lines = wait_outbox(&dir, 2);
+        // Give a wrongly sent third or fourth line the time to appear.
+        std::thread::sleep(Duration::from_secs(4));
+        let lines = if outbox(&dir).len() > lines.len() {
+            outbox(&dir)
+        } else {
+            lines
+        };
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let course_id = course["leadId"].as_str().unwrap();
+        assert!(lines.iter().all(|l| l["leadId"] == course_id), "{lines:?}");
+        let sms = lines.iter().find(|l| l["channel"] == "sms").unwrap();
+        assert!(
+            sms["body"]
+                .as_str()
+                .unwrap()
+                .contains("https://pay.kaspi.kz/pay/abc123")
+        );
+        assert_eq!(sms["segments"], 1, "the default text fits one part");
+        let superseded = count(
+            &app.db(),
+            &format!(
+                "SELECT COUNT(*) FROM scheduled_notifications WHERE lead_id = '{}' AND status = 'suppressed' AND suppressed_reason = 'superseded'",
+                test["leadId"].as_str().unwrap()
+            ),
+        );
+        assert_eq!(superseded, 2);
+    }
+
+    #[test]
+    fn an_sms_template_longer_than_the_limit_stops_the_start_with_its_length() {
+        let dir = temp_dir("follow-ups-long-sms");
+        let file = dir.join("texts.json");
+        let long = "{{ name }}, ".to_owned() + &"очень длинный текст ".repeat(8);
+        std::fs::write(&file, json!({"proftest": {"sms": long}}).to_string()).unwrap();
+        let out = Command::new(BIN)
+            .env_clear()
+            .env("LANDING_ADDR", "127.0.0.1:0")
+            .env("LANDING_DATA_DIR", &dir)
+            .env("NOTIFY_TEMPLATES", &file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("NOTIFY_TEMPLATES"), "{err}");
+        assert!(err.contains("renders 168 characters, 3 SMS parts"), "{err}");
     }
 }

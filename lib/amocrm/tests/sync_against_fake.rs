@@ -87,6 +87,7 @@ fn world_with(crm: CrmSettings) -> World {
         Arc::new(SystemClock),
         IntakeConfig {
             notify_delay: Duration::from_secs(600),
+            windows: landing_core::notify::SendWindows::always(),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
             payment_links: Default::default(),

@@ -56,9 +56,10 @@ pub fn dispatcher(
     let notify = NotifySettings::from_env(env)?;
     let messaging = MessagingConfig::from_env(env)?;
     let store_for_quotas = store.clone();
-    Ok(Dispatcher::new(
+    let people = store.clone();
+    let dispatcher = Dispatcher::new(
         store.clone(),
-        store,
+        store.clone(),
         Transports {
             sms: Arc::new(SnsSms::new(aws_sdk_sns::Client::new(aws), &messaging)),
             email: Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(aws), &messaging)),
@@ -67,7 +68,13 @@ pub fn dispatcher(
         Arc::new(SystemClock),
         notify.retry.clone(),
         SmsGuard::new(SmsGuardConfig::from_env(env)?, store_for_quotas),
-    ))
+    )
+    .with_windows(notify.windows.clone());
+    Ok(if notify.supersede {
+        dispatcher.with_supersede(people)
+    } else {
+        dispatcher
+    })
 }
 
 #[cfg(feature = "crm")]

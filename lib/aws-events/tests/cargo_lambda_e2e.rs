@@ -163,6 +163,7 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
             "arn:aws:iam::123456789012:role/landing-aws-scheduler",
         ),
         ("NOTIFY_DELAY", "0s"),
+        ("NOTIFY_SMS_WINDOW", "always"),
         ("EMAIL_FROM", &format!("school@{domain}")),
         ("AMOCRM_SECRET_ARN", secret.arn().unwrap()),
         ("AMOCRM_BASE_URL", &fake.base_url()),

@@ -69,6 +69,7 @@ async fn world(guard: &[(&str, &str)]) -> World {
         Arc::new(clock.clone()),
         IntakeConfig {
             notify_delay: Duration::from_secs(600),
+            windows: landing_core::notify::SendWindows::always(),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Disabled,
             payment_links: BTreeMap::new(),

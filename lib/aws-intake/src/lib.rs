@@ -62,6 +62,7 @@ pub fn intake(aws: &SdkConfig, env: &Env) -> Result<IntakeFunction, ConfigError>
         Arc::new(SystemClock),
         IntakeConfig {
             notify_delay: notify.delay,
+            windows: notify.windows.clone(),
             idempotency_ttl: IDEMPOTENCY_TTL,
             initial_crm_status: crm,
             payment_links: notify.payment_links.clone(),

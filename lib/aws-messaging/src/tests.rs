@@ -136,6 +136,7 @@ fn sms() -> SmsMessage {
         meta: meta(),
         to: Phone::parse("+77011234567").unwrap(),
         body: "Здравствуйте!".into(),
+        segments: 1,
     }
 }
 

@@ -101,6 +101,7 @@ async fn sms_publish_reaches_moto_with_number_and_body() {
         meta: meta("proftest_kenesary"),
         to: to.clone(),
         body: body.clone(),
+        segments: landing_core::notify::sms_segments(&body),
     };
     let id = sns.send_sms(&msg).await.unwrap();
     assert!(!id.is_empty());
@@ -126,6 +127,7 @@ async fn sms_with_sender_id_is_published() {
             meta: meta("c"),
             to: to.clone(),
             body: body.clone(),
+            segments: landing_core::notify::sms_segments(&body),
         })
         .await
         .unwrap();

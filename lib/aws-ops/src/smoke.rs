@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use landing_aws_dynamo::DynamoStore;
-use landing_core::domain::{CrmStatus, Lead, LeadId, NotificationStatus};
+use landing_core::domain::{CrmStatus, Lead, LeadId, NotificationStatus, SuppressReason};
 use landing_core::ports::{Inspect, LeadStore};
 use serde_json::{Value, json};
 
@@ -169,6 +169,14 @@ pub async fn run(
                             "{what} (provider id {})",
                             n.provider_message_id.unwrap_or_default()
                         )),
+                        // Both smoke leads are one person: the ExpressCourse follow-up takes
+                        // the ProfTest one's place (one per person at a time).
+                        NotificationStatus::Suppressed
+                            if *form == "proftest"
+                                && n.suppressed_reason == Some(SuppressReason::Superseded) =>
+                        {
+                            c.ok(format!("{what}: superseded by the expresscourse lead"))
+                        }
                         _ => c.fail(format!(
                             "{what}: {}",
                             n.last_error

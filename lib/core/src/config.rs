@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{Email, PaymentMethod};
-use crate::notify::{RetryPolicy, TemplateError, Templates};
+use crate::notify::{RetryPolicy, SendWindows, TemplateError, Templates, Window};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {reason}")]
@@ -123,6 +123,11 @@ pub const NOTIFY_VARS: &[&str] = &[
     "NOTIFY_MAX_ATTEMPTS",
     "NOTIFY_BACKOFF",
     "NOTIFY_TEMPLATES",
+    "NOTIFY_TIMEZONE",
+    "NOTIFY_SMS_WINDOW",
+    "NOTIFY_EMAIL_WINDOW",
+    "NOTIFY_SMS_MAX_SEGMENTS",
+    "NOTIFY_SUPERSEDE",
     "PAYMENT_LINK_KASPI",
     "PAYMENT_LINK_HALYK",
     "PAYMENT_LINK_ROBOKASSA",
@@ -134,6 +139,13 @@ pub struct NotifySettings {
     pub retry: RetryPolicy,
     pub templates_file: Option<PathBuf>,
     pub payment_links: BTreeMap<PaymentMethod, String>,
+    /// `NOTIFY_TIMEZONE` (default Asia/Almaty), `NOTIFY_SMS_WINDOW` (09:00-21:00),
+    /// `NOTIFY_EMAIL_WINDOW` (always).
+    pub windows: SendWindows,
+    /// `NOTIFY_SMS_MAX_SEGMENTS` (default 2): a longer SMS template is refused at start.
+    pub sms_max_segments: u32,
+    /// `NOTIFY_SUPERSEDE` (`on`, the default, or `off`): one follow-up per person at a time.
+    pub supersede: bool,
 }
 
 impl NotifySettings {
@@ -163,7 +175,49 @@ impl NotifySettings {
                 payment_links.insert(pm, link.to_owned());
             }
         }
+        let tz_name = env.get("NOTIFY_TIMEZONE").unwrap_or("Asia/Almaty");
+        let tz = jiff::tz::TimeZone::get(tz_name).map_err(|_| {
+            ConfigError::new(
+                "NOTIFY_TIMEZONE",
+                format!("{tz_name:?} is not a time zone of the tz database (e.g. Asia/Almaty)"),
+            )
+        })?;
+        let window = |var: &str, default: Window| -> Result<Window, ConfigError> {
+            match env.get(var) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .parse()
+                    .map_err(|e: crate::notify::BadWindow| ConfigError::new(var, e.to_string())),
+            }
+        };
+        let nine_to_nine = "09:00-21:00".parse().unwrap_or(Window::ALWAYS);
+        let windows = SendWindows::new(
+            tz,
+            window("NOTIFY_SMS_WINDOW", nine_to_nine)?,
+            window("NOTIFY_EMAIL_WINDOW", Window::ALWAYS)?,
+        );
+        let sms_max_segments: u32 = env.parse_or("NOTIFY_SMS_MAX_SEGMENTS", 2)?;
+        if sms_max_segments == 0 {
+            return Err(ConfigError::new(
+                "NOTIFY_SMS_MAX_SEGMENTS",
+                "must be at least 1",
+            ));
+        }
+        let supersede = match env.get("NOTIFY_SUPERSEDE") {
+            None => true,
+            Some(v) if v.eq_ignore_ascii_case("on") => true,
+            Some(v) if v.eq_ignore_ascii_case("off") => false,
+            Some(v) => {
+                return Err(ConfigError::new(
+                    "NOTIFY_SUPERSEDE",
+                    format!("{v:?}: on or off"),
+                ));
+            }
+        };
         Ok(NotifySettings {
+            windows,
+            supersede,
+            sms_max_segments,
             delay: env.duration_or("NOTIFY_DELAY", Duration::from_secs(600))?,
             retry: RetryPolicy {
                 lease,
@@ -195,7 +249,10 @@ impl NotifySettings {
             }
             None => Templates::defaults(self.payment_links.clone()),
         };
-        t.map(Arc::new).map_err(|e: TemplateError| bad(&e))
+        let t = t.map_err(|e: TemplateError| bad(&e))?;
+        t.check_sms_segments(self.sms_max_segments)
+            .map_err(|e| bad(&e))?;
+        Ok(Arc::new(t))
     }
 }
 

@@ -75,6 +75,8 @@ impl IdempotencyKey {
 #[derive(Debug, Clone)]
 pub struct IntakeConfig {
     pub notify_delay: Duration,
+    /// Each channel's send window: a follow-up due outside it is due at its next start.
+    pub windows: crate::notify::SendWindows,
     pub idempotency_ttl: Duration,
     /// `pending` when a CRM sync will pick the lead up, `disabled` when none is configured.
     pub initial_crm_status: CrmStatus,
@@ -219,8 +221,15 @@ impl IntakeService {
                 .and_then(|ip| screening.ip_hasher.as_ref().map(|h| h.hash(ip))),
             quarantine,
         };
-        let send_at = crate::time::add(now, self.config.notify_delay);
-        let mut notifications = Notification::for_lead(&lead, send_at);
+        let due = crate::time::add(now, self.config.notify_delay);
+        let mut notifications = Notification::for_lead(&lead, due);
+        for n in &mut notifications {
+            n.send_at = self.config.windows.next_allowed(n.channel(), due);
+        }
+        // The schedule fires for the earliest row; a row due later (an SMS waiting for the
+        // morning while its email goes now) is sent by whoever claims due rows then (the
+        // sweeper on AWS, the worker locally).
+        let send_at = notifications.iter().map(|n| n.send_at).min().unwrap_or(due);
         if quarantine.is_some() {
             // Kept as rows (a release turns them into fresh pending ones), never sent.
             for n in &mut notifications {

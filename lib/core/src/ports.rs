@@ -269,6 +269,8 @@ pub struct SmsMessage {
     pub meta: MessageMeta,
     pub to: Phone,
     pub body: String,
+    /// The parts it is sent and billed as (`notify::sms_segments`).
+    pub segments: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -154,6 +154,7 @@ pub async fn run(
         clock.clone(),
         IntakeConfig {
             notify_delay: config.notify.delay,
+            windows: config.notify.windows.clone(),
             idempotency_ttl: IDEMPOTENCY_TTL,
             initial_crm_status: if config.crm.is_some() {
                 CrmStatus::Pending
@@ -174,7 +175,7 @@ pub async fn run(
         proxies: config.trusted_proxies.clone(),
     });
 
-    let dispatcher = Arc::new(Dispatcher::new(
+    let dispatcher = Dispatcher::new(
         store.clone(),
         store.clone(),
         Transports { sms, email },
@@ -182,7 +183,13 @@ pub async fn run(
         clock.clone(),
         config.notify.retry.clone(),
         SmsGuard::new(config.sms_guard.clone(), store.clone()),
-    ));
+    )
+    .with_windows(config.notify.windows.clone());
+    let dispatcher = Arc::new(if config.notify.supersede {
+        dispatcher.with_supersede(store.clone())
+    } else {
+        dispatcher
+    });
     let store_for_admin: Arc<dyn landing_core::ports::Inspect> = store.clone();
     let worker = Worker::new(dispatcher, store, clock, wake, WorkerConfig::default());
     let worker = tokio::spawn(worker.run(workers_stopped));
@@ -202,6 +209,7 @@ pub async fn run(
         pages = %format!("http://{local}/integrator/proftest"),
         data_dir = %shown,
         notify_delay_secs = config.notify.delay.as_secs_f64(),
+        send_windows = %config.notify.windows.describe(),
         "landing-local listening"
     );
 

@@ -28,6 +28,7 @@ struct SmsLine<'a> {
     source_campaign: &'a str,
     correlation_id: &'a str,
     body: &'a str,
+    segments: u32,
     sent_at: String,
 }
 
@@ -95,6 +96,7 @@ impl SmsSender for Outbox {
             source_campaign: &msg.meta.source_campaign,
             correlation_id: &msg.meta.correlation_id,
             body: &msg.body,
+            segments: msg.segments,
             sent_at: now(),
         })?;
         let id = self.append(&msg.meta, bytes).await?;
@@ -147,6 +149,7 @@ mod tests {
             meta: meta(),
             to: Phone::parse("87771234567").unwrap(),
             body: "Привет\nмир".into(),
+            segments: 1,
         };
         let email = EmailMessage {
             meta: meta(),
@@ -168,6 +171,7 @@ mod tests {
         assert_eq!(lines[0]["channel"], "sms");
         assert_eq!(lines[0]["to"], "+77771234567");
         assert_eq!(lines[0]["body"], "Привет\nмир");
+        assert_eq!(lines[0]["segments"], 1);
         assert_eq!(lines[0]["sourceCampaign"], "proftest_kenesary");
         assert_eq!(lines[0]["leadId"], sms.meta.lead_id.to_string());
         assert!(lines[0]["sentAt"].as_str().unwrap().ends_with('Z'));

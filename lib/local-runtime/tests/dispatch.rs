@@ -69,16 +69,38 @@ struct Setup {
 const DELAY: Duration = Duration::from_secs(600);
 
 fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
+    setup_with(
+        sms,
+        email,
+        landing_core::notify::SendWindows::always(),
+        Timestamp::from_second(1_800_000_000).unwrap(),
+    )
+}
+
+/// With one follow-up per person (as both runtimes wire it).
+fn setup_people(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
+    let mut s = setup(sms, email);
+    s.dispatcher = s.dispatcher.with_supersede(s.store.clone());
+    s
+}
+
+fn setup_with(
+    sms: Arc<Scripted>,
+    email: Arc<Scripted>,
+    windows: landing_core::notify::SendWindows,
+    start: Timestamp,
+) -> Setup {
     let dir = std::env::temp_dir().join(format!("dispatch-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let store = Arc::new(landing_sqlite::open(&dir.join("landing.db")).unwrap());
-    let clock = ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap());
+    let clock = ManualClock::new(start);
     let intake = IntakeService::new(
         store.clone(),
         Arc::new(LocalScheduler::new()),
         Arc::new(clock.clone()),
         IntakeConfig {
             notify_delay: DELAY,
+            windows: windows.clone(),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Disabled,
             payment_links: Default::default(),
@@ -106,7 +128,8 @@ fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
             landing_core::guard::SmsGuardConfig::off(),
             store.clone(),
         ),
-    );
+    )
+    .with_windows(windows);
     Setup {
         store,
         clock,
@@ -116,7 +139,19 @@ fn setup(sms: Arc<Scripted>, email: Arc<Scripted>) -> Setup {
 }
 
 async fn submit(s: &Setup, phone: &str, email: Option<&str>) -> landing_core::domain::LeadId {
+    submit_form(s, Form::ProfTest, phone, email).await
+}
+
+async fn submit_form(
+    s: &Setup,
+    form: Form,
+    phone: &str,
+    email: Option<&str>,
+) -> landing_core::domain::LeadId {
     let mut body = json!({"name": "Айгерим Касымова", "phone": phone});
+    if form == Form::ExpressCourse {
+        body["paymentMethod"] = json!("kaspi");
+    }
     if let Some(e) = email {
         body["email"] = json!(e);
     }
@@ -125,7 +160,7 @@ async fn submit(s: &Setup, phone: &str, email: Option<&str>) -> landing_core::do
     };
     match s
         .intake
-        .submit(Form::ProfTest, &fields, None, "corr", None)
+        .submit(form, &fields, None, "corr", None)
         .await
         .unwrap()
     {
@@ -296,4 +331,181 @@ async fn concurrent_dispatchers_send_each_notification_once() {
     assert_eq!(sent, 60);
     assert_eq!(sms.sent().len(), 30);
     assert_eq!(email.sent().len(), 30);
+}
+
+/// Almaty, SMS 09:00-21:00, email always (the defaults).
+fn almaty() -> landing_core::notify::SendWindows {
+    landing_core::notify::SendWindows::new(
+        jiff::tz::TimeZone::get("Asia/Almaty").unwrap(),
+        "09:00-21:00".parse().unwrap(),
+        landing_core::notify::Window::ALWAYS,
+    )
+}
+
+#[tokio::test]
+async fn an_sms_due_at_night_waits_for_nine_in_almaty_while_its_email_goes() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    // 02:40 Almaty: the follow-up is due at 02:50.
+    let start: Timestamp = "2026-12-01T21:40:00Z".parse().unwrap();
+    let s = setup_with(sms.clone(), email.clone(), almaty(), start);
+    let lead = submit(&s, "+77011112240", Some("night@mail.kz")).await;
+    let rows = s.store.notifications_for_lead(lead).await.unwrap();
+    let due = |ch: &str| {
+        rows.iter()
+            .find(|n| n.channel().as_str() == ch)
+            .unwrap()
+            .send_at
+    };
+    assert_eq!(
+        due("sms"),
+        "2026-12-02T04:00:00Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(
+        due("email"),
+        "2026-12-01T21:50:00Z".parse::<Timestamp>().unwrap()
+    );
+
+    s.clock.advance(DELAY);
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.claimed, report.sent), (1, 1));
+    assert_eq!(email.sent().len(), 1);
+    assert!(sms.sent().is_empty(), "no SMS at 02:50");
+
+    // 08:59:59 Almaty: still not; 09:00: the SMS.
+    s.clock.set("2026-12-02T03:59:59Z".parse().unwrap());
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().claimed, 0);
+    s.clock.set("2026-12-02T04:00:00Z".parse().unwrap());
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 1);
+    assert_eq!(sms.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn an_sms_handed_out_at_night_by_a_retry_is_held_until_the_window_opens() {
+    let sms = Scripted::failing(vec![SendError::Transient("throttled".into())]);
+    // Submitted at 20:45 Almaty, due 20:55: inside the window.
+    let start: Timestamp = "2026-12-01T15:45:00Z".parse().unwrap();
+    let s = setup_with(sms.clone(), Arc::new(Scripted::default()), almaty(), start);
+    let lead = submit(&s, "+77011112241", None).await;
+    s.clock.advance(DELAY);
+    // The first attempt fails transiently; the next look at the row is at 21:30 (a sweep
+    // after an outage, a recovered crash): it must wait for the morning, not go out now.
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().retried, 1);
+    s.clock.set("2026-12-01T16:30:00Z".parse().unwrap());
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.claimed, report.held, report.sent), (1, 1, 0));
+    let row = &s.store.notifications_for_lead(lead).await.unwrap()[0];
+    assert_eq!(row.status, NotificationStatus::Pending);
+    assert_eq!(
+        row.send_at,
+        "2026-12-02T04:00:00Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(
+        row.hold_reason,
+        Some(landing_core::domain::HoldReason::Window)
+    );
+    assert!(sms.sent().is_empty());
+    s.clock.set("2026-12-02T04:00:00Z".parse().unwrap());
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 1);
+    assert_eq!(sms.sent().len(), 1);
+}
+
+async fn statuses(s: &Setup, lead: landing_core::domain::LeadId) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = s
+        .store
+        .notifications_for_lead(lead)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let reason = n.suppressed_reason.map(|r| format!(" {}", r.as_str()));
+            (
+                n.channel().as_str().to_owned(),
+                format!("{}{}", n.status.as_str(), reason.unwrap_or_default()),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn both(status: &str) -> Vec<(String, String)> {
+    vec![
+        ("email".to_owned(), status.to_owned()),
+        ("sms".to_owned(), status.to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn three_proftests_in_an_evening_get_one_sms_and_one_email_for_the_newest() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let s = setup_people(sms.clone(), email.clone());
+    let first = submit(&s, "+77011112250", Some("p@mail.kz")).await;
+    s.clock.advance(Duration::from_secs(180));
+    let second = submit(&s, "8 701 111 22 50", Some("P@Mail.kz")).await;
+    s.clock.advance(Duration::from_secs(180));
+    let third = submit(&s, "+77011112250", Some("p@mail.kz")).await;
+    // Each row as it comes due, the way the worker would take them.
+    for _ in 0..4 {
+        s.clock.advance(Duration::from_secs(180));
+        s.dispatcher.dispatch_due(10).await.unwrap();
+    }
+    assert_eq!(sms.sent().len(), 1, "{:?}", sms.sent());
+    assert_eq!(email.sent().len(), 1);
+    assert_eq!(statuses(&s, first).await, both("suppressed superseded"));
+    assert_eq!(statuses(&s, second).await, both("suppressed superseded"));
+    assert_eq!(statuses(&s, third).await, both("sent"));
+}
+
+#[tokio::test]
+async fn an_express_course_follow_up_beats_the_proftests_around_it() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let s = setup_people(sms.clone(), email.clone());
+    let before = submit(&s, "+77011112251", Some("e@mail.kz")).await;
+    s.clock.advance(Duration::from_secs(120));
+    let course = submit_form(&s, Form::ExpressCourse, "+77011112251", Some("e@mail.kz")).await;
+    s.clock.advance(Duration::from_secs(120));
+    let after = submit(&s, "+77011112251", Some("e@mail.kz")).await;
+    s.clock.advance(DELAY);
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.sent, report.suppressed), (2, 4));
+    assert_eq!(statuses(&s, course).await, both("sent"));
+    assert_eq!(statuses(&s, before).await, both("suppressed superseded"));
+    assert_eq!(statuses(&s, after).await, both("suppressed superseded"));
+    assert!(sms.sent()[0].contains("экспресс-курс"), "{:?}", sms.sent());
+}
+
+#[tokio::test]
+async fn a_follow_up_that_went_before_the_next_form_supersedes_nothing() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let s = setup_people(sms.clone(), email.clone());
+    let first = submit(&s, "+77011112252", None).await;
+    s.clock.advance(DELAY);
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 1);
+    s.clock.advance(Duration::from_secs(60));
+    let second = submit_form(&s, Form::ExpressCourse, "+77011112252", None).await;
+    s.clock.advance(DELAY);
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 1);
+    assert_eq!(
+        sms.sent().len(),
+        2,
+        "sent stays sent, and the new form gets its own"
+    );
+    assert_eq!(
+        statuses(&s, first).await,
+        vec![("sms".to_owned(), "sent".to_owned())]
+    );
+    assert_eq!(
+        statuses(&s, second).await,
+        vec![("sms".to_owned(), "sent".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn different_people_are_never_superseded_by_each_other() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let s = setup_people(sms.clone(), email.clone());
+    submit(&s, "+77011112253", Some("one@mail.kz")).await;
+    submit(&s, "+77011112254", Some("two@mail.kz")).await;
+    s.clock.advance(DELAY);
+    assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 4);
 }

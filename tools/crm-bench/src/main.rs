@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(SystemClock),
         IntakeConfig {
             notify_delay: Duration::from_secs(3600),
+            windows: landing_core::notify::SendWindows::always(),
             idempotency_ttl: Duration::from_secs(3600),
             initial_crm_status: CrmStatus::Pending,
             payment_links: Default::default(),

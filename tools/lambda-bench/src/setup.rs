@@ -73,6 +73,8 @@ pub async fn create(moto: &str) -> anyhow::Result<Stack> {
             "arn:aws:iam::123456789012:role/landing-aws-scheduler".into(),
         ),
         ("NOTIFY_DELAY".into(), "0s".into()),
+        // Measured whatever the hour: an SMS held for the morning would not be counted.
+        ("NOTIFY_SMS_WINDOW".into(), "always".into()),
         ("EMAIL_FROM".into(), format!("school@{domain}")),
         (
             "AMOCRM_SECRET_ARN".into(),

@@ -8,8 +8,7 @@
 //! `ConditionCheck` carries no whole item, so it counts as one unit per item: right while items
 //! stay under 1 KB, which `max_item_bytes` (the largest item any put wrote) shows.
 //!
-//! SMS: GSM-7 text is one part up to 160 septets, else 153 per part; anything else is UCS-2, one
-//! part up to 70 UTF-16 units, else 67 per part.
+//! SMS: parts as `landing_core::notify::sms_segments` counts them (what the notify path records).
 
 use serde_json::Value;
 
@@ -34,7 +33,7 @@ impl Usage {
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
                 self.sms += 1;
-                self.sms_parts += sms_parts(&message);
+                self.sms_parts += u64::from(landing_core::notify::sms_segments(&message));
             }
             Some(("ses", "SendEmail")) => self.emails += 1,
             _ => {}
@@ -155,55 +154,10 @@ fn value_bytes(v: &Value) -> u64 {
     }
 }
 
-const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{c}";
-
-/// The parts an SMS of this text is sent (and billed) as.
-pub fn sms_parts(text: &str) -> u64 {
-    let septets: Option<u64> = text
-        .chars()
-        .map(|c| {
-            if GSM7_BASIC.contains(c) {
-                Some(1)
-            } else if GSM7_EXTENSION.contains(c) {
-                Some(2)
-            } else {
-                None
-            }
-        })
-        .sum();
-    let (len, single, multi) = match septets {
-        Some(n) => (n, 160, 153),
-        None => (text.encode_utf16().count() as u64, 70, 67),
-    };
-    if len <= single {
-        1
-    } else {
-        len.div_ceil(multi)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn sms_parts_follow_gsm7_and_ucs2_limits() {
-        assert_eq!(sms_parts(&"a".repeat(160)), 1);
-        assert_eq!(sms_parts(&"a".repeat(161)), 2);
-        assert_eq!(sms_parts(&"a".repeat(306)), 2);
-        assert_eq!(sms_parts(&"a".repeat(307)), 3);
-        // An extension character takes two septets.
-        assert_eq!(sms_parts(&"€".repeat(80)), 1);
-        assert_eq!(sms_parts(&"€".repeat(81)), 2);
-        // Cyrillic is UCS-2.
-        assert_eq!(sms_parts(&"ж".repeat(70)), 1);
-        assert_eq!(sms_parts(&"ж".repeat(71)), 2);
-        assert_eq!(sms_parts(&"ж".repeat(134)), 2);
-        assert_eq!(sms_parts(&"ж".repeat(135)), 3);
-        assert_eq!(sms_parts(""), 1);
-    }
 
     #[test]
     fn a_transactional_put_costs_two_units_per_started_kilobyte() {

@@ -183,6 +183,7 @@ pub fn service_with_links(
         Arc::new(SystemClock),
         IntakeConfig {
             notify_delay: NOTIFY_DELAY,
+            windows: landing_core::notify::SendWindows::always(),
             idempotency_ttl: IDEMPOTENCY_TTL,
             initial_crm_status: CrmStatus::Pending,
             payment_links,

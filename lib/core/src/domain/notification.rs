@@ -69,6 +69,9 @@ string_enum! {
         IpLimit = "ip_limit",
         /// The lead is quarantined by screening.
         Quarantined = "quarantined",
+        /// The same person's newer (or ExpressCourse) form has its own follow-up on this
+        /// channel: one per person at a time.
+        Superseded = "superseded",
     }
 }
 
@@ -77,6 +80,8 @@ string_enum! {
     pub enum HoldReason {
         /// `SMS_BUDGET` is spent for this window: sent, in order, as the window frees.
         Budget = "budget",
+        /// Outside the channel's send window (`NOTIFY_SMS_WINDOW`): sent at its next start.
+        Window = "window",
     }
 }
 

@@ -2,6 +2,8 @@
 //! local worker, the AWS notify function (scheduler delivery) and the AWS sweeper.
 
 mod render;
+mod segments;
+mod window;
 mod worker;
 
 use std::sync::Arc;
@@ -9,15 +11,19 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::domain::{HoldReason, Lead, LeadId, Notification, Recipient, SuppressReason};
+use crate::domain::{
+    HoldReason, Lead, LeadId, Notification, NotificationStatus, Recipient, SuppressReason,
+};
 use crate::guard::{self, Decision, Limit, Plan, Quota, SmsGuardConfig};
 use crate::ports::{
-    Clock, EmailMessage, EmailSender, LeadStore, MessageMeta, NotificationStore, QuotaStore,
-    SendError, SmsMessage, SmsSender, StoreError,
+    Clock, EmailMessage, EmailSender, Inspect, LeadStore, MessageMeta, NotificationStore,
+    QuotaStore, SendError, SmsMessage, SmsSender, StoreError,
 };
 use crate::time::Backoff;
 
 pub use render::{RenderedEmail, RenderedSms, TemplateError, Templates, header_safe};
+pub use segments::sms_segments;
+pub use window::{BadWindow, DailyWindow, SendWindows, Window};
 pub use worker::{LocalScheduler, Worker, WorkerConfig};
 
 #[derive(Debug, Clone)]
@@ -131,6 +137,8 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     guard: SmsGuard,
+    windows: SendWindows,
+    people: Option<Arc<dyn Inspect>>,
     concurrency: usize,
 }
 
@@ -153,8 +161,24 @@ impl Dispatcher {
             clock,
             policy,
             guard,
+            windows: SendWindows::always(),
+            people: None,
             concurrency: 16,
         }
+    }
+
+    /// When each channel may send (`NOTIFY_*_WINDOW`); without it, always.
+    pub fn with_windows(mut self, windows: SendWindows) -> Self {
+        self.windows = windows;
+        self
+    }
+
+    /// One follow-up per person at a time: before a row is sent, the person's other leads are
+    /// read through `people` and a row another form supersedes ends `suppressed`
+    /// (`superseded`). Without it, every lead gets its own.
+    pub fn with_supersede(mut self, people: Arc<dyn Inspect>) -> Self {
+        self.people = Some(people);
+        self
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -213,6 +237,22 @@ impl Dispatcher {
             }
         };
         let span = tracing::info_span!("notify", correlation_id = %lead.correlation_id, lead_id = %lead.id, notification_id = %n.id, channel = n.channel().as_str(), attempt = n.attempts);
+        // Whoever hands the row out (the schedule, a retry, a release, the sweeper, a recovered
+        // claim), outside its window it waits for the window: never a text at night. Before the
+        // guard, so a held row is not charged to the SMS counters.
+        let now = self.clock.now();
+        let allowed = self.windows.next_allowed(n.channel(), now);
+        if allowed > now {
+            return self.hold(&n, allowed, HoldReason::Window, &span).await;
+        }
+        match self.superseded(&n, &lead).await {
+            Ok(true) => return self.suppress(&n, SuppressReason::Superseded, &span).await,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(parent: &span, error = %crate::error_chain(&e), "cannot read the person's other leads; will retry after the lease");
+                return Outcome::Unsettled;
+            }
+        }
         if let Some(outcome) = self.screen(&n, &lead, &span).await {
             return outcome;
         }
@@ -266,9 +306,47 @@ impl Dispatcher {
             }
         };
         if outcome == Outcome::Sent {
-            tracing::info!(parent: &span, event = "notification_sent", channel = n.channel().as_str(), to = %n.recipient.masked(), "notification sent");
+            // An SMS's parts are what the school pays for, so each sent one says how many.
+            let segments = matches!(n.recipient, Recipient::Sms(_))
+                .then(|| self.templates.sms(&lead).ok())
+                .flatten()
+                .map(|r| sms_segments(&r.body));
+            tracing::info!(parent: &span, event = "notification_sent", channel = n.channel().as_str(), to = %n.recipient.masked(), segments, "notification sent");
         }
         outcome
+    }
+
+    /// Whether another lead of the same person takes this row's place: it beats this lead (an
+    /// ExpressCourse form beats a ProfTest one, else the newer form wins) and its row on the
+    /// same channel is still to go, or went out after this lead arrived (and so already answered
+    /// it). A follow-up that went before this lead arrived supersedes nothing.
+    async fn superseded(&self, n: &Notification, lead: &Lead) -> Result<bool, StoreError> {
+        let Some(people) = &self.people else {
+            return Ok(false);
+        };
+        let mut seen = std::collections::BTreeSet::from([lead.id]);
+        for key in lead.person_keys() {
+            for other in people.leads_of(&key).await? {
+                if !seen.insert(other.id) || !beats(&other, lead) {
+                    continue;
+                }
+                let rows = people.notifications_for_lead(other.id).await?;
+                let covers = rows.iter().any(|o| {
+                    o.channel() == n.channel()
+                        && match o.status {
+                            NotificationStatus::Pending | NotificationStatus::Sending => true,
+                            NotificationStatus::Sent => {
+                                o.sent_at.is_some_and(|at| at >= lead.created_at)
+                            }
+                            _ => false,
+                        }
+                });
+                if covers {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Applies the guard; `None` means go ahead and send. Only an SMS costs money, so only an
@@ -290,7 +368,7 @@ impl Dispatcher {
         Some(match decision {
             Decision::Send => return None,
             Decision::Suppress(reason) => self.suppress(n, reason, span).await,
-            Decision::Hold { until } => self.hold(n, until, span).await,
+            Decision::Hold { until } => self.hold(n, until, HoldReason::Budget, span).await,
         })
     }
 
@@ -354,15 +432,16 @@ impl Dispatcher {
         &self,
         n: &Notification,
         until: jiff::Timestamp,
+        reason: HoldReason,
         span: &tracing::Span,
     ) -> Outcome {
         match self
             .notifications
-            .hold(n.id, n.attempts, until, HoldReason::Budget)
+            .hold(n.id, n.attempts, until, reason)
             .await
         {
             Ok(true) => {
-                tracing::info!(parent: span, event = "notification_held", channel = n.channel().as_str(), until = %until, reason = HoldReason::Budget.as_str(), "notification held");
+                tracing::info!(parent: span, event = "notification_held", channel = n.channel().as_str(), until = %until, reason = reason.as_str(), "notification held");
                 Outcome::Held
             }
             Ok(false) => Outcome::LostClaim,
@@ -390,6 +469,7 @@ impl Dispatcher {
                     .send_sms(&SmsMessage {
                         meta,
                         to: to.clone(),
+                        segments: sms_segments(&rendered.body),
                         body: rendered.body,
                     })
                     .await
@@ -429,6 +509,13 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Whether `a`'s follow-up takes the place of `b`'s: ExpressCourse (it carries the payment link)
+/// over ProfTest, else the newer form (ties by id, so of two rows exactly one wins).
+fn beats(a: &Lead, b: &Lead) -> bool {
+    let rank = |l: &Lead| u8::from(l.form == crate::domain::Form::ExpressCourse);
+    (rank(a), a.created_at, a.id) > (rank(b), b.created_at, b.id)
 }
 
 /// What a scheduler delivers to the notify function for one lead (the EventBridge Scheduler

@@ -24,7 +24,9 @@ const PROFTEST_HTML: &str = "<p>Здравствуйте, {{ name }}!</p>
 <p>Спасибо, что прошли профориентационный тест. Консультант свяжется с вами в ближайшее время, чтобы обсудить результаты и подобрать направление обучения.</p>
 <p>С уважением,<br>команда школы</p>";
 
-const EXPRESS_SMS: &str = "{{ name }}, заявка на экспресс-курс принята.{% if payment_link %} Оплата {{ payment_method }}: {{ payment_link }}{% endif %}";
+// One SMS part (70 Cyrillic characters) with a name of 7 letters and a 30-character link: a
+// second part would double what every lead costs.
+const EXPRESS_SMS: &str = "{{ name }}, заявка {% if payment_link %}принята. Оплата {{ payment_method }}: {{ payment_link }}{% else %}на экспресс-курс принята.{% endif %}";
 const EXPRESS_SUBJECT: &str = "Заявка на экспресс-курс: оплата {{ payment_method }}";
 const EXPRESS_TEXT: &str = "Здравствуйте, {{ name }}!
 
@@ -45,6 +47,15 @@ const EXPRESS_HTML: &str = "<p>Здравствуйте, {{ name }}!</p>
 pub enum TemplateError {
     #[error("templates are not valid JSON of the form {{\"proftest\": {{\"sms\": …}}}}")]
     Parse(#[source] serde_json::Error),
+    #[error(
+        "template {name} renders {chars} characters, {segments} SMS parts with sample values; at most {max} (NOTIFY_SMS_MAX_SEGMENTS)"
+    )]
+    TooLong {
+        name: String,
+        chars: usize,
+        segments: u32,
+        max: u32,
+    },
     #[error("template {name} is invalid")]
     Invalid {
         name: String,
@@ -178,6 +189,37 @@ impl Templates {
         Ok(())
     }
 
+    /// Refuses an SMS template that renders longer than `max` parts with the sample values
+    /// (a 7-letter name, each payment method with its configured link).
+    pub fn check_sms_segments(&self, max: u32) -> Result<(), TemplateError> {
+        for form in [Form::ProfTest, Form::ExpressCourse] {
+            for pm in [
+                PaymentMethod::Kaspi,
+                PaymentMethod::Halyk,
+                PaymentMethod::Robokassa,
+            ] {
+                let name = template_name(form, "sms");
+                let body = self
+                    .render_part(form, "sms", "Айгерим", Some(pm), "proftest")
+                    .map_err(|source| TemplateError::Invalid {
+                        name: name.clone(),
+                        source,
+                    })?;
+                let body = body.trim();
+                let segments = super::sms_segments(body);
+                if segments > max {
+                    return Err(TemplateError::TooLong {
+                        name,
+                        chars: body.chars().count(),
+                        segments,
+                        max,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn render_part(
         &self,
         form: Form,
@@ -286,7 +328,7 @@ mod tests {
         let sms = t.sms(&l).unwrap();
         assert_eq!(
             sms.body,
-            "Айгерим, заявка на экспресс-курс принята. Оплата Kaspi: https://pay.kaspi.kz/pay/abc?x=1&y=2"
+            "Айгерим, заявка принята. Оплата Kaspi: https://pay.kaspi.kz/pay/abc?x=1&y=2"
         );
         let email = t.email(&l).unwrap();
         assert_eq!(email.subject, "Заявка на экспресс-курс: оплата Kaspi");
@@ -296,6 +338,39 @@ mod tests {
                 .html
                 .contains("href=\"https:&#x2f;&#x2f;pay.kaspi.kz&#x2f;pay&#x2f;abc?x=1&amp;y=2\"")
         );
+    }
+
+    #[test]
+    fn the_default_sms_texts_fit_one_part_with_a_typical_name_and_link() {
+        let mut links = BTreeMap::new();
+        links.insert(
+            PaymentMethod::Kaspi,
+            "https://pay.kaspi.kz/pay/abc123".to_owned(),
+        );
+        let t = Templates::defaults(links).unwrap();
+        t.check_sms_segments(1).unwrap();
+        for (form, pm) in [
+            (Form::ProfTest, None),
+            (Form::ExpressCourse, Some(PaymentMethod::Kaspi)),
+            (Form::ExpressCourse, Some(PaymentMethod::Halyk)),
+        ] {
+            let sms = t.sms(&lead(form, "Айгерим", pm)).unwrap();
+            assert_eq!(super::super::sms_segments(&sms.body), 1, "{}", sms.body);
+        }
+    }
+
+    #[test]
+    fn an_sms_template_longer_than_the_limit_is_refused_with_its_length() {
+        let text = "{{ name }}, ".to_owned() + &"очень длинный текст ".repeat(8);
+        let json = serde_json::json!({"proftest": {"sms": text}}).to_string();
+        let t = Templates::from_json(&json, BTreeMap::new()).unwrap();
+        let err = t.check_sms_segments(2).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("proftest/sms.txt renders 168 characters, 3 SMS parts"),
+            "{msg}"
+        );
+        t.check_sms_segments(3).unwrap();
     }
 
     #[test]
