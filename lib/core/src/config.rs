@@ -176,12 +176,16 @@ impl NotifySettings {
             }
         }
         let tz_name = env.get("NOTIFY_TIMEZONE").unwrap_or("Asia/Almaty");
-        let tz = jiff::tz::TimeZone::get(tz_name).map_err(|_| {
-            ConfigError::new(
-                "NOTIFY_TIMEZONE",
-                format!("{tz_name:?} is not a time zone of the tz database (e.g. Asia/Almaty)"),
-            )
-        })?;
+        // The copy bundled into the binary: the same answer on every machine, including a
+        // Lambda image without zoneinfo.
+        let tz = jiff::tz::TimeZoneDatabase::bundled()
+            .get(tz_name)
+            .map_err(|_| {
+                ConfigError::new(
+                    "NOTIFY_TIMEZONE",
+                    format!("{tz_name:?} is not a time zone of the tz database (e.g. Asia/Almaty)"),
+                )
+            })?;
         let window = |var: &str, default: Window| -> Result<Window, ConfigError> {
             match env.get(var) {
                 None => Ok(default),

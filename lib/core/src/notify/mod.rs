@@ -216,26 +216,56 @@ impl Dispatcher {
             claimed: rows.len(),
             ..DispatchReport::default()
         };
-        let outcomes: Vec<Outcome> = futures_util::stream::iter(rows)
-            .map(|n| self.deliver(n))
+        // A lead's rows go together, so the person's other leads are read once per lead.
+        let mut groups: Vec<Vec<Notification>> = Vec::new();
+        for n in rows {
+            match groups
+                .iter_mut()
+                .find(|g| g.first().is_some_and(|f| f.lead_id == n.lead_id))
+            {
+                Some(g) => g.push(n),
+                None => groups.push(vec![n]),
+            }
+        }
+        let outcomes: Vec<Vec<Outcome>> = futures_util::stream::iter(groups)
+            .map(|g| self.deliver_group(g))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        for o in outcomes {
+        for o in outcomes.into_iter().flatten() {
             report.add(o);
         }
         report
     }
 
-    async fn deliver(&self, n: Notification) -> Outcome {
-        let lead = match self.leads.get_lead(n.lead_id).await {
+    async fn deliver_group(&self, rows: Vec<Notification>) -> Vec<Outcome> {
+        let Some(lead_id) = rows.first().map(|n| n.lead_id) else {
+            return Vec::new();
+        };
+        let lead = match self.leads.get_lead(lead_id).await {
             Ok(Some(lead)) => lead,
-            Ok(None) => return self.fail(&n, "lead not found").await,
+            Ok(None) => {
+                return futures_util::future::join_all(
+                    rows.iter().map(|n| self.fail(n, "lead not found")),
+                )
+                .await;
+            }
             Err(e) => {
-                tracing::warn!(notification_id = %n.id, error = %crate::error_chain(&e), "cannot load lead; will retry after the lease");
-                return Outcome::Unsettled;
+                tracing::warn!(lead_id = %lead_id, error = %crate::error_chain(&e), "cannot load lead; will retry after the lease");
+                return vec![Outcome::Unsettled; rows.len()];
             }
         };
+        let rivals = self.rivals(&lead).await;
+        futures_util::future::join_all(rows.into_iter().map(|n| self.deliver(n, &lead, &rivals)))
+            .await
+    }
+
+    async fn deliver(
+        &self,
+        n: Notification,
+        lead: &Lead,
+        rivals: &Result<Rivals, StoreError>,
+    ) -> Outcome {
         let span = tracing::info_span!("notify", correlation_id = %lead.correlation_id, lead_id = %lead.id, notification_id = %n.id, channel = n.channel().as_str(), attempt = n.attempts);
         // Whoever hands the row out (the schedule, a retry, a release, the sweeper, a recovered
         // claim), outside its window it waits for the window: never a text at night. Before the
@@ -245,18 +275,20 @@ impl Dispatcher {
         if allowed > now {
             return self.hold(&n, allowed, HoldReason::Window, &span).await;
         }
-        match self.superseded(&n, &lead).await {
-            Ok(true) => return self.suppress(&n, SuppressReason::Superseded, &span).await,
-            Ok(false) => {}
+        match rivals {
+            Ok(rivals) if superseded(&n, lead, rivals) => {
+                return self.suppress(&n, SuppressReason::Superseded, &span).await;
+            }
+            Ok(_) => {}
             Err(e) => {
-                tracing::warn!(parent: &span, error = %crate::error_chain(&e), "cannot read the person's other leads; will retry after the lease");
+                tracing::warn!(parent: &span, error = %crate::error_chain(e), "cannot read the person's other leads; will retry after the lease");
                 return Outcome::Unsettled;
             }
         }
-        if let Some(outcome) = self.screen(&n, &lead, &span).await {
+        if let Some(outcome) = self.screen(&n, lead, &span).await {
             return outcome;
         }
-        let outcome = match self.send(&n, &lead).await {
+        let outcome = match self.send(&n, lead).await {
             Ok(provider_id) => match self
                 .notifications
                 .mark_sent(n.id, n.attempts, &provider_id, self.clock.now())
@@ -308,7 +340,7 @@ impl Dispatcher {
         if outcome == Outcome::Sent {
             // An SMS's parts are what the school pays for, so each sent one says how many.
             let segments = matches!(n.recipient, Recipient::Sms(_))
-                .then(|| self.templates.sms(&lead).ok())
+                .then(|| self.templates.sms(lead).ok())
                 .flatten()
                 .map(|r| sms_segments(&r.body));
             tracing::info!(parent: &span, event = "notification_sent", channel = n.channel().as_str(), to = %n.recipient.masked(), segments, "notification sent");
@@ -316,37 +348,21 @@ impl Dispatcher {
         outcome
     }
 
-    /// Whether another lead of the same person takes this row's place: it beats this lead (an
-    /// ExpressCourse form beats a ProfTest one, else the newer form wins) and its row on the
-    /// same channel is still to go, or went out after this lead arrived (and so already answered
-    /// it). A follow-up that went before this lead arrived supersedes nothing.
-    async fn superseded(&self, n: &Notification, lead: &Lead) -> Result<bool, StoreError> {
+    /// The rows of the person's other leads that beat `lead` (none without `with_supersede`).
+    async fn rivals(&self, lead: &Lead) -> Result<Rivals, StoreError> {
         let Some(people) = &self.people else {
-            return Ok(false);
+            return Ok(Vec::new());
         };
         let mut seen = std::collections::BTreeSet::from([lead.id]);
+        let mut found = Vec::new();
         for key in lead.person_keys() {
             for other in people.leads_of(&key).await? {
-                if !seen.insert(other.id) || !beats(&other, lead) {
-                    continue;
-                }
-                let rows = people.notifications_for_lead(other.id).await?;
-                let covers = rows.iter().any(|o| {
-                    o.channel() == n.channel()
-                        && match o.status {
-                            NotificationStatus::Pending | NotificationStatus::Sending => true,
-                            NotificationStatus::Sent => {
-                                o.sent_at.is_some_and(|at| at >= lead.created_at)
-                            }
-                            _ => false,
-                        }
-                });
-                if covers {
-                    return Ok(true);
+                if seen.insert(other.id) && beats(&other, lead) {
+                    found.push(people.notifications_for_lead(other.id).await?);
                 }
             }
         }
-        Ok(false)
+        Ok(found)
     }
 
     /// Applies the guard; `None` means go ahead and send. Only an SMS costs money, so only an
@@ -509,6 +525,24 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The rows of the leads of the same person that beat a lead (read once per lead and dispatch).
+type Rivals = Vec<Vec<Notification>>;
+
+/// Whether another lead of the same person takes this row's place: it beats this lead (an
+/// ExpressCourse form beats a ProfTest one, else the newer form wins) and its row on the same
+/// channel is still to go, or went out after this lead arrived (and so already answered it). A
+/// follow-up that went before this lead arrived supersedes nothing.
+fn superseded(n: &Notification, lead: &Lead, rivals: &Rivals) -> bool {
+    rivals.iter().flatten().any(|o| {
+        o.channel() == n.channel()
+            && match o.status {
+                NotificationStatus::Pending | NotificationStatus::Sending => true,
+                NotificationStatus::Sent => o.sent_at.is_some_and(|at| at >= lead.created_at),
+                _ => false,
+            }
+    })
 }
 
 /// Whether `a`'s follow-up takes the place of `b`'s: ExpressCourse (it carries the payment link)
