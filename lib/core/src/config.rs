@@ -497,4 +497,32 @@ mod tests {
             NotifySettings::from_env(&Env::from_pairs([("NOTIFY_MAX_ATTEMPTS", "0")])).is_err()
         );
     }
+
+    #[test]
+    fn follow_up_settings_default_to_almaty_nine_to_nine_and_bad_values_name_their_variable() {
+        let n = NotifySettings::from_env(&Env::default()).unwrap();
+        assert_eq!(
+            n.windows.describe(),
+            "Asia/Almaty sms 09:00-21:00 email always"
+        );
+        assert_eq!((n.sms_max_segments, n.supersede), (2, true));
+        for (var, value) in [
+            ("NOTIFY_TIMEZONE", "Asia/Nowhere"),
+            ("NOTIFY_SMS_WINDOW", "9-21"),
+            ("NOTIFY_EMAIL_WINDOW", "08:00-08:00"),
+            ("NOTIFY_SMS_MAX_SEGMENTS", "0"),
+            ("NOTIFY_SUPERSEDE", "yes"),
+        ] {
+            let err = NotifySettings::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+        let n = NotifySettings::from_env(&Env::from_pairs([
+            ("NOTIFY_TIMEZONE", "Asia/Aqtobe"),
+            ("NOTIFY_SMS_WINDOW", "always"),
+            ("NOTIFY_SUPERSEDE", "off"),
+        ]))
+        .unwrap();
+        assert_eq!(n.windows.describe(), "Asia/Aqtobe sms always email always");
+        assert!(!n.supersede);
+    }
 }
