@@ -54,3 +54,49 @@ pub(crate) fn cancellation_reasons<R>(
         _ => None,
     }
 }
+
+/// Commits one transaction, trying it again (with the intake's backoff, up to `attempts`
+/// times) while it is cancelled only by conflicts with concurrent transactions — nothing was
+/// written then, so another try is safe. `Ok(None)`: committed. `Ok(Some(reasons))`: a
+/// condition failed; the per-item reasons, in the order of the items. `what` names it in the
+/// error after the last try.
+pub(crate) async fn transact_through_conflicts(
+    client: &aws_sdk_dynamodb::Client,
+    actions: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    attempts: u32,
+    what: &str,
+) -> Result<Option<Vec<CancellationReason>>, StoreError> {
+    let mut last = String::new();
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(crate::intake::RETRY.jittered(attempt + 1)).await;
+        }
+        let err = match client
+            .transact_write_items()
+            .set_transact_items(Some(actions.clone()))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        let Some(reasons) = cancellation_reasons(&err) else {
+            return Err(unavailable(err));
+        };
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+        {
+            return Ok(Some(reasons));
+        }
+        last = reasons
+            .iter()
+            .filter_map(|r| r.code())
+            .filter(|c| *c != "None")
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    Err(failure(format!(
+        "{what} cancelled {attempts} times: {last}"
+    )))
+}

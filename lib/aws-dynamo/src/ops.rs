@@ -9,8 +9,7 @@ use landing_core::domain::{CrmStatus, LeadId, NotificationStatus, SuppressReason
 use landing_core::ports::{LeadOps, Released, Resend, StoreError};
 
 use crate::DynamoStore;
-use crate::errors::{cancellation_reasons, failure, is_condition_failed, unavailable};
-use crate::intake::RETRY;
+use crate::errors::{failure, is_condition_failed, transact_through_conflicts, unavailable};
 use crate::items::{self, CRM_PENDING, DUE_SHARD, n, s, ts};
 
 const MAX_ATTEMPTS: u32 = 5;
@@ -157,43 +156,28 @@ impl LeadOps for DynamoStore {
                     .expression_attribute_values(":due", s(DUE_SHARD)),
             )?);
         }
-        let mut last = String::new();
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(RETRY.jittered(attempt + 1)).await;
-            }
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
-                .send()
-                .await;
-            let err = match sent {
-                Ok(_) => {
-                    return Ok(Released::Released {
-                        notifications: rows.len() as u64,
-                    });
-                }
-                Err(e) => e,
-            };
-            let Some(reasons) = cancellation_reasons(&err) else {
-                return Err(unavailable(err));
-            };
-            if reasons
-                .first()
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+        let rows = rows.len() as u64;
+        match transact_through_conflicts(&self.client, actions, MAX_ATTEMPTS, "release").await? {
+            None => Ok(Released::Released {
+                notifications: rows,
+            }),
+            // The first item is the lead's `crm_status = quarantined` condition.
+            Some(reasons)
+                if reasons
+                    .first()
+                    .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")) =>
             {
-                return Ok(Released::NotQuarantined);
+                Ok(Released::NotQuarantined)
             }
-            last = reasons
-                .iter()
-                .filter_map(|r| r.code())
-                .filter(|c| *c != "None")
-                .collect::<Vec<_>>()
-                .join(", ");
+            Some(reasons) => Err(failure(format!(
+                "release refused by a notification row's condition: {}",
+                reasons
+                    .iter()
+                    .filter_map(|r| r.code())
+                    .filter(|c| *c != "None")
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
         }
-        Err(failure(format!(
-            "release cancelled {MAX_ATTEMPTS} times: {last}"
-        )))
     }
 }

@@ -9,8 +9,7 @@ use landing_core::guard::Quota;
 use landing_core::ports::{QuotaStore, StoreError};
 
 use crate::DynamoStore;
-use crate::errors::{cancellation_reasons, failure, unavailable};
-use crate::intake::RETRY;
+use crate::errors::transact_through_conflicts;
 use crate::items::{n, s};
 
 /// Takes that still conflict after this many tries report the store unavailable (the
@@ -43,44 +42,19 @@ impl QuotaStore for DynamoStore {
                 .map_err(StoreError::unavailable)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
-        let mut last = String::new();
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(RETRY.jittered(attempt + 1)).await;
-            }
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
-                .send()
-                .await;
-            let err = match sent {
-                Ok(_) => return Ok(Vec::new()),
-                Err(e) => e,
-            };
-            let Some(reasons) = cancellation_reasons(&err) else {
-                return Err(unavailable(err));
-            };
-            let refused: Vec<usize> = reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(i, _)| i)
-                .collect();
-            if !refused.is_empty() {
-                return Ok(refused);
-            }
-            // A conflict with a concurrent take of the same counter: nothing was charged, so
-            // trying again is safe.
-            last = reasons
-                .iter()
-                .filter_map(|r| r.code())
-                .filter(|c| *c != "None")
-                .collect::<Vec<_>>()
-                .join(", ");
-        }
-        Err(failure(format!(
-            "quota take cancelled {MAX_ATTEMPTS} times: {last}"
-        )))
+        // A conflict with a concurrent take of the same counter charges nothing: tried again.
+        Ok(
+            match transact_through_conflicts(&self.client, actions, MAX_ATTEMPTS, "quota take")
+                .await?
+            {
+                None => Vec::new(),
+                Some(reasons) => reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(i, _)| i)
+                    .collect(),
+            },
+        )
     }
 }
