@@ -237,19 +237,27 @@ pub fn emf_metrics(log_dir: &Path) -> anyhow::Result<usize> {
     Ok(seen.len())
 }
 
-/// Memory sizes from the template, by binary name.
-pub fn memory_sizes(root: &Path) -> anyhow::Result<Vec<(String, u32)>> {
+/// What `infra/template_info.py <what>` says of template.yaml (the venv's Python reads it with
+/// SAM's own YAML loader).
+fn template_info(root: &Path, what: &str) -> anyhow::Result<String> {
     let out = std::process::Command::new(root.join(".venv/bin/python"))
         .arg(root.join("infra/template_info.py"))
-        .arg("memory")
+        .arg(what)
         .output()
-        .context("run infra/template_info.py memory (the venv: ./infra/venv.sh)")?;
+        .with_context(|| {
+            format!("run infra/template_info.py {what} (the venv: ./infra/venv.sh)")
+        })?;
     anyhow::ensure!(
         out.status.success(),
-        "template_info.py memory: {}",
+        "template_info.py {what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)?
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Memory sizes from the template, by binary name.
+pub fn memory_sizes(root: &Path) -> anyhow::Result<Vec<(String, u32)>> {
+    template_info(root, "memory")?
         .lines()
         .map(|l| {
             let (bin, mb) = l.split_once('\t').context("binary\\tMB")?;
@@ -259,12 +267,7 @@ pub fn memory_sizes(root: &Path) -> anyhow::Result<Vec<(String, u32)>> {
 }
 
 pub fn alarm_count(root: &Path) -> anyhow::Result<usize> {
-    let out = std::process::Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("infra/template_info.py"))
-        .arg("alarms")
-        .output()
-        .context("run infra/template_info.py alarms")?;
-    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+    Ok(template_info(root, "alarms")?.trim().parse()?)
 }
 
 pub fn print(reports: &[FunctionReport], root: &Path, log_dir: &Path) -> anyhow::Result<()> {
