@@ -78,9 +78,10 @@ pub trait LeadStore: Send + Sync {
     async fn get_tracking(&self, key: &PersonKey) -> Result<Option<Tracking>, StoreError>;
 }
 
-/// Reads no step of the pipeline needs: what operators and tests look at. Kept out of the
-/// pipeline's ports so that a use case cannot come to depend on them (on DynamoDB they read
-/// an eventually consistent index).
+/// Reads for operators and tests, kept apart from the pipeline's ports because on DynamoDB
+/// they read eventually consistent indexes. One use case reads them too, knowing it: the
+/// dispatcher's one-follow-up-per-person check (`Dispatcher::with_supersede`), where a lead
+/// the index has not shown yet only means both follow-ups go, never neither.
 #[async_trait]
 pub trait Inspect: Send + Sync {
     /// A lead's notification rows.
