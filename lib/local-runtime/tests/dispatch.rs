@@ -509,3 +509,62 @@ async fn different_people_are_never_superseded_by_each_other() {
     s.clock.advance(DELAY);
     assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 4);
 }
+
+/// Counters that cannot be read (storage down).
+struct Unreadable;
+
+fn outage() -> landing_core::ports::StoreError {
+    landing_core::ports::StoreError::unavailable(std::io::Error::other("disk I/O error"))
+}
+
+#[async_trait]
+impl landing_core::ports::QuotaStore for Unreadable {
+    async fn take(
+        &self,
+        _: &[landing_core::guard::Quota],
+        _: Timestamp,
+    ) -> Result<Vec<usize>, landing_core::ports::StoreError> {
+        Err(outage())
+    }
+}
+
+#[tokio::test]
+async fn an_sms_whose_counters_cannot_be_read_is_not_sent_and_not_dropped() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let mut s = setup(sms.clone(), email.clone());
+    s.dispatcher = Dispatcher::new(
+        s.store.clone(),
+        s.store.clone(),
+        landing_core::notify::Transports {
+            sms: sms.clone(),
+            email: email.clone(),
+        },
+        Arc::new(Templates::defaults(BTreeMap::new()).unwrap()),
+        Arc::new(s.clock.clone()),
+        s.dispatcher.policy().clone(),
+        landing_core::notify::SmsGuard::new(
+            landing_core::guard::SmsGuardConfig::from_env(&landing_core::config::Env::default())
+                .unwrap(),
+            Arc::new(Unreadable),
+        ),
+    );
+    let lead = submit(&s, "+77011112299", Some("q@mail.kz")).await;
+    s.clock.advance(DELAY);
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.sent, report.unsettled), (1, 1), "{report:?}");
+    assert!(sms.sent().is_empty(), "an SMS went out unchecked");
+    assert_eq!(email.sent().len(), 1, "the email needs no counter");
+    let sms_row = s
+        .store
+        .notifications_for_lead(lead)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| matches!(n.recipient, landing_core::domain::Recipient::Sms(_)))
+        .unwrap();
+    assert_eq!(
+        sms_row.status,
+        NotificationStatus::Sending,
+        "still claimed: the lease hands it out again"
+    );
+}

@@ -378,7 +378,11 @@ impl Dispatcher {
                 // A row with a recorded send error reached the provider on an earlier attempt,
                 // which was charged then: a retry of the same SMS is not a new one.
                 Plan::Take(take) if take.is_empty() || n.last_error.is_some() => return None,
-                Plan::Take(take) => self.charge(&take, span).await?,
+                Plan::Take(take) => match self.charge(&take, span).await {
+                    Some(decision) => decision,
+                    // Unreadable counters: never sent unchecked, never dropped.
+                    None => return Some(Outcome::Unsettled),
+                },
             },
         };
         Some(match decision {
