@@ -1,5 +1,5 @@
 """The deploy rehearsal, offline: template.yaml deployed to the moto emulator, its resources
-checked against the template, the five functions run with exactly the environment the stack
+checked against the template, the six functions run with exactly the environment the stack
 gives them, and `landing-ops smoke` through the whole path. Every test before this one creates
 its tables from Rust code; this is what proves that the template and the code agree.
 
@@ -34,6 +34,8 @@ Exits 1 with every failure printed (FAIL: …).
 
 import datetime
 import decimal
+import hashlib
+import hmac
 import http.server
 import io
 import json
@@ -331,18 +333,24 @@ class Watch:
 
 
 def api_stand_in(routes: dict) -> tuple[http.server.ThreadingHTTPServer, int]:
-    """API Gateway's part: POST /api/landing/<x> to the function URL of its intake function."""
+    """API Gateway's part: (method, path) to the function URL of the function of its route."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.forward("GET")
+
         def do_POST(self):
-            target = routes.get(self.path.split("?")[0])
+            self.forward("POST")
+
+        def forward(self, method: str):
+            target = routes.get((method, self.path.split("?")[0]))
             if not target:
                 self.send_response(404)
                 self.end_headers()
                 return
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = self.rfile.read(int(self.headers.get("content-length", 0))) if method == "POST" else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            req = urllib.request.Request(target + self.path, data=body, headers=headers, method="POST")
+            req = urllib.request.Request(target + self.path, data=body, headers=headers, method=method)
             try:
                 resp = urllib.request.urlopen(req, timeout=120)
                 status, data, rh = resp.status, resp.read(), resp.headers
@@ -375,8 +383,10 @@ def jsonable(v):
     raise TypeError(type(v))
 
 
+# The functions behind API routes, warmed over their function URL with a route they do not have.
+HTTP_FUNCTIONS = {"ProftestFunction", "SubmitFunction", "UnsubscribeFunction"}
 # Events that change nothing: an empty stream batch, a schedule for a lead that does not exist, a
-# sweep of empty tables. The intake functions (absent here) are warmed over their function URL.
+# sweep of empty tables.
 WARM_UP_EVENTS = {
     "CrmSyncFunction": {"Records": []},
     "NotifyFunction": {"leadId": str(uuid.uuid4()), "correlationId": "rehearsal-warm-up"},
@@ -481,14 +491,17 @@ def main() -> int:
     started = time.time()
     for lid, w in watches.items():
         try:
-            w.warm(WARM_UP_EVENTS.get(lid))
+            w.warm(WARM_UP_EVENTS.get(lid) if lid not in HTTP_FUNCTIONS else None)
         except Exception as e:  # noqa: BLE001 — reported with the function's log, then stop
             fail(f"{fns[lid].binary} did not answer its warm-up invocation: {e}; log {w.log}")
             return 1
     say(f"functions built and answering under cargo lambda watch in {time.time() - started:.0f} s")
+    url_of = lambda lid: f"http://127.0.0.1:{watches[lid].port}/lambda-url/{fns[lid].binary}"  # noqa: E731
     server, api_port = api_stand_in({
-        "/api/landing/proftest": f"http://127.0.0.1:{watches['ProftestFunction'].port}/lambda-url/{fns['ProftestFunction'].binary}",
-        "/api/landing/submit": f"http://127.0.0.1:{watches['SubmitFunction'].port}/lambda-url/{fns['SubmitFunction'].binary}",
+        ("POST", "/api/landing/proftest"): url_of("ProftestFunction"),
+        ("POST", "/api/landing/submit"): url_of("SubmitFunction"),
+        ("GET", "/api/landing/unsubscribe"): url_of("UnsubscribeFunction"),
+        ("POST", "/api/landing/unsubscribe"): url_of("UnsubscribeFunction"),
     })
     stream_arn = client("dynamodb").describe_table(TableName=tables["LeadsTable"])["Table"]["LatestStreamArn"]
     platform = Platform(extra["NotifyScheduleGroup"]["ref"], tables["LeadsTable"], stream_arn, watches["NotifyFunction"], watches["CrmSyncFunction"])
@@ -516,6 +529,32 @@ def main() -> int:
             check(r.get("leads") == 1 and r.get("sms", {}).get(state) == 1 and r.get("email", {}).get(state) == 1
                   and r.get("crm", {}).get("synced") == 1, f"report {campaign}: {r}")
 
+        # The emails' one-click unsubscribe, through the API route: the token as the notify
+        # function signs it (lib/core/src/unsubscribe.rs), with the stack's generated secret.
+        found = re.search(r"expresscourse: 201, lead ([0-9a-f-]{36})", smoke.stdout)
+        lead_id = uuid.UUID(found.group(1)) if found else uuid.UUID(int=0)
+        secret = extra["UnsubscribeSecret"]["value"].encode()
+        token = lead_id.hex + hmac.new(secret, b"unsubscribe:" + lead_id.bytes, hashlib.sha256).digest()[:16].hex()
+        base = f"http://127.0.0.1:{api_port}/api/landing/unsubscribe"
+        page = urllib.request.urlopen(f"{base}?token={token}", timeout=60)
+        html = page.read().decode()
+        check(page.status == 200 and 'method="post"' in html, f"unsubscribe GET: {page.status} {html[:200]}")
+        listed = client("dynamodb").scan(TableName=tables["SuppressionTable"])["Items"]
+        check(not listed, f"a GET of the link changed the suppression list: {listed}")
+        req = urllib.request.Request(f"{base}?token={token}", data=b"List-Unsubscribe=One-Click", method="POST",
+                                     headers={"content-type": "application/x-www-form-urlencoded", "accept": "application/json"})
+        answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        check(answer == {"status": "unsubscribed"}, f"unsubscribe POST answered {answer}")
+        listed = client("dynamodb").scan(TableName=tables["SuppressionTable"])["Items"]
+        check([i.get("reason", {}).get("S") for i in listed] == ["unsubscribed"], f"suppression list after the POST: {listed}")
+        bad = urllib.request.Request(f"{base}?token={'0' * 64}", data=b"", method="POST", headers={"accept": "application/json"})
+        try:
+            urllib.request.urlopen(bad, timeout=60)
+            check(False, "a forged token was accepted")
+        except urllib.error.HTTPError as e:
+            check(e.code == 400, f"a forged token got {e.code}")
+        say(f"unsubscribe: GET shows the button and lists nothing; the one-click POST lists the address ({len(listed)} item); a forged token gets 400")
+
         swept = watches["SweeperFunction"].invoke({})
         check(isinstance(swept, dict), f"sweeper answered {swept}")
         say(f"sweeper: {json.dumps(swept)}")
@@ -540,7 +579,7 @@ def main() -> int:
     if FAILURES:
         print(f"{len(FAILURES)} failure(s); function logs in {logs}", file=sys.stderr)
         return 1
-    say(f"OK: the stack deploys on moto as declared, and its five functions, run with its environment, take a lead per form to SMS, email and one merged deal")
+    say(f"OK: the stack deploys on moto as declared, and its {len(watches)} functions, run with its environment, take a lead per form to SMS, email and one merged deal")
     return 0
 
 

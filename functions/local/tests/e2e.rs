@@ -1749,6 +1749,117 @@ mod follow_ups {
         assert_eq!(superseded, 2);
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_unsubscribe_link_of_an_email_stops_the_next_email_but_not_the_sms() {
+        let dir = temp_dir("follow-ups-unsubscribe");
+        let app = Landing::start(&dir, &[("NOTIFY_DELAY", "2s")]);
+        let who = json!({"name": "Айгерим", "phone": "+77011119902", "email": "Unsub@Mail.kz"});
+        let (status, first) = post(&app.base, "/api/landing/proftest", &who, None).await;
+        assert_eq!(status, 201);
+        let lines = wait_outbox(&dir, 2);
+        let email = lines.iter().find(|l| l["channel"] == "email").unwrap();
+        let link = email["headers"]["List-Unsubscribe"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned();
+        assert!(
+            link.starts_with(&format!("{}/api/landing/unsubscribe?token=", app.base)),
+            "{link}"
+        );
+        assert_eq!(
+            email["headers"]["List-Unsubscribe-Post"],
+            "List-Unsubscribe=One-Click"
+        );
+        assert!(
+            email["text"].as_str().unwrap().ends_with(&link),
+            "the text part's footer"
+        );
+        assert!(
+            email["html"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("href=\"{link}\"")),
+            "the HTML part's footer"
+        );
+        assert!(
+            !link.contains("mail.kz"),
+            "the link names the lead, not the address"
+        );
+
+        let http = reqwest::Client::new();
+        let page = http.get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("<button type=\"submit\">Отписаться</button>"),
+            "{html}"
+        );
+        assert_eq!(
+            count(&app.db(), "SELECT COUNT(*) FROM suppressed_addresses"),
+            0,
+            "a GET changes nothing"
+        );
+        // What a mail client sends for a one-click unsubscribe (RFC 8058).
+        let done = http
+            .post(&link)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+        assert!(done.text().await.unwrap().contains("Вы отписаны"));
+        assert_eq!(
+            count(
+                &app.db(),
+                "SELECT COUNT(*) FROM suppressed_addresses WHERE email = 'unsub@mail.kz' AND reason = 'unsubscribed'"
+            ),
+            1
+        );
+        let forged = http.post(format!("{link}0")).send().await.unwrap();
+        assert_eq!(forged.status(), 400);
+
+        // The same person's next form: the SMS goes, the email does not.
+        let mut again = who.clone();
+        again["email"] = json!("unsub@mail.kz");
+        let (status, second) = post(&app.base, "/api/landing/proftest", &again, None).await;
+        assert_eq!(status, 201);
+        let second_id = second["leadId"].as_str().unwrap().to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let settled = count(
+                &app.db(),
+                &format!(
+                    "SELECT COUNT(*) FROM scheduled_notifications WHERE lead_id = '{second_id}' AND status IN ('sent', 'suppressed')"
+                ),
+            );
+            if settled == 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second lead's rows did not settle"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(
+            count(
+                &app.db(),
+                &format!(
+                    "SELECT COUNT(*) FROM scheduled_notifications WHERE lead_id = '{second_id}' AND channel = 'email' AND status = 'suppressed' AND suppressed_reason = 'address_suppressed'"
+                )
+            ),
+            1
+        );
+        let lines = outbox(&dir);
+        assert_eq!(lines.len(), 3, "one more line, the SMS: {lines:?}");
+        assert_eq!(lines[2]["channel"], "sms");
+        assert_eq!(lines[2]["leadId"], second_id.as_str());
+        assert_ne!(first["leadId"], second["leadId"]);
+    }
+
     #[test]
     fn an_sms_template_longer_than_the_limit_stops_the_start_with_its_length() {
         let dir = temp_dir("follow-ups-long-sms");

@@ -54,6 +54,10 @@ fn operations(doc: &Value) -> Vec<(String, Form, &Value)> {
     let paths = doc["paths"].as_object().expect("paths");
     let mut out = Vec::new();
     for (path, item) in paths {
+        // Not an intake endpoint: checked by its own test below.
+        if path == landing_http::UNSUBSCRIBE_PATH {
+            continue;
+        }
         let form = form_for_path(path)
             .unwrap_or_else(|| panic!("{path} is documented but no handler serves it"));
         for (method, op) in item.as_object().expect("path item") {
@@ -675,4 +679,152 @@ fn the_schema_check_itself_rejects_what_it_should() {
         .is_empty(),
         "unknown error code"
     );
+}
+
+// ------------------------------------------------------------------------- unsubscribe
+
+/// The unsubscribe route, through `landing_http::handle_unsubscribe` over SQLite: every
+/// documented status of GET and POST is reached, each JSON answer fits its schema, each page is
+/// HTML, and nothing undocumented is answered.
+#[tokio::test]
+async fn the_unsubscribe_route_answers_as_documented() {
+    use landing_core::ports::{LeadStore, SuppressionList, SystemClock};
+    use landing_core::unsubscribe::{Unsubscribe, UnsubscribeKey};
+    use std::sync::Arc;
+
+    let doc = document();
+    let item = &doc["paths"][landing_http::UNSUBSCRIBE_PATH];
+    let methods: BTreeSet<&str> = item
+        .as_object()
+        .expect("the unsubscribe path is documented")
+        .keys()
+        .map(String::as_str)
+        .filter(|k| matches!(*k, "get" | "post" | "put" | "delete" | "patch"))
+        .collect();
+    assert_eq!(methods, BTreeSet::from(["get", "post"]));
+
+    let h = Harness::new();
+    let key = UnsubscribeKey::new(secrecy::SecretString::from("k".repeat(32))).unwrap();
+    let svc = Unsubscribe::new(
+        h.store.clone(),
+        h.store.clone(),
+        key.clone(),
+        Arc::new(SystemClock),
+    );
+    let created = h.call(Form::ProfTest, request(&apigw_event(
+        "/api/landing/proftest",
+        &[("content-type", "application/json")],
+        &EventBody::Text(json!({"name": "Айгерим", "phone": "+77011234567", "email": "aigerim@example.kz"}).to_string()),
+        "unsubscribe-1",
+    ))).await;
+    let lead = created.lead_id().expect("a lead");
+    let phone_only = h
+        .call(
+            Form::ProfTest,
+            request(&apigw_event(
+                "/api/landing/proftest",
+                &[("content-type", "application/json")],
+                &EventBody::Text(json!({"name": "Ерлан", "phone": "+77011234568"}).to_string()),
+                "unsubscribe-2",
+            )),
+        )
+        .await
+        .lead_id()
+        .expect("a lead");
+    // A store that is down: the 503.
+    let down_store: Arc<dyn LeadStore> = Arc::new(DownStore);
+    let down = Unsubscribe::new(
+        down_store,
+        h.store.clone(),
+        key.clone(),
+        Arc::new(SystemClock),
+    );
+
+    let mut reached: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let cases: Vec<(&str, &str, Option<String>, &Unsubscribe)> = vec![
+        ("get", "valid", Some(key.token(lead)), &svc),
+        ("get", "bad", Some("00".repeat(32)), &svc),
+        ("get", "missing", None, &svc),
+        ("post", "valid", Some(key.token(lead)), &svc),
+        ("post", "again", Some(key.token(lead)), &svc),
+        (
+            "post",
+            "bad",
+            Some(format!("{}ff", &key.token(lead)[..62])),
+            &svc,
+        ),
+        ("post", "no address", Some(key.token(phone_only)), &svc),
+        ("post", "store down", Some(key.token(LeadId::new())), &down),
+    ];
+    for (method, what, token, svc) in cases {
+        for json in [true, false] {
+            let ans = call_unsubscribe(svc, &method.to_uppercase(), token.clone(), json).await;
+            let op = &item[method];
+            if json {
+                check_documented(&doc, op, &ans)
+                    .unwrap_or_else(|e| panic!("{method} {what} (JSON): {e}"));
+            } else {
+                assert_eq!(
+                    ans.header("content-type"),
+                    Some("text/html; charset=utf-8"),
+                    "{method} {what}"
+                );
+                assert!(
+                    ans.text.starts_with("<!doctype html>") && ans.text.contains("lang=\"ru\""),
+                    "{method} {what}: {}",
+                    ans.text
+                );
+                assert!(
+                    op["responses"][ans.status.as_str()].is_object(),
+                    "{method} {what}: {} undocumented",
+                    ans.status
+                );
+                assert_eq!(ans.header("cache-control"), Some("no-store"));
+                assert_eq!(ans.header("referrer-policy"), Some("no-referrer"));
+            }
+            reached
+                .entry(method)
+                .or_default()
+                .insert(ans.status.as_str().to_owned());
+        }
+    }
+    for method in ["get", "post"] {
+        let documented: BTreeSet<String> = item[method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            reached[method], documented,
+            "{method}: reached vs documented"
+        );
+    }
+    let email = landing_core::domain::Email::parse("aigerim@example.kz").unwrap();
+    assert!(
+        h.store.address_suppression(&email).await.unwrap().is_some(),
+        "the POST listed the address"
+    );
+    let other = call_unsubscribe(&svc, "PUT", Some(key.token(lead)), true).await;
+    assert_eq!(other.status, 405);
+    assert_eq!(other.header("allow"), Some("GET, POST"));
+}
+
+async fn call_unsubscribe(
+    svc: &landing_core::unsubscribe::Unsubscribe,
+    method: &str,
+    token: Option<String>,
+    json: bool,
+) -> Answer {
+    let uri = match token {
+        Some(t) => format!("{}?token={t}", landing_http::UNSUBSCRIBE_PATH),
+        None => landing_http::UNSUBSCRIBE_PATH.to_owned(),
+    };
+    let mut b = http::Request::builder().method(method).uri(uri);
+    if json {
+        b = b.header("accept", "application/json");
+    }
+    let req = b.body(()).unwrap();
+    let resp = landing_http::handle_unsubscribe(svc, &req).await;
+    Answer::from(resp.map(lambda_http::Body::Text))
 }

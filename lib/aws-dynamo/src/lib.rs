@@ -18,6 +18,7 @@
 //! | `idempotency` (`IDEMPOTENCY_TABLE`) | PK `key` (S) | TTL attribute `ttl` (N, epoch seconds of `expires_at`; TTL only cleans up — expiry is decided in code from `expires_at`) |
 //! | `tokens` (`TOKENS_TABLE`) | PK `id` (S, the single item `"amocrm"`) | — |
 //! | `quotas` (`QUOTAS_TABLE`) | PK `key` (S, the quota's key and its window start, `phone:+7701…#1767225600000`) | attribute `used` (N); TTL attribute `ttl` (N, epoch seconds a day after the window ends) |
+//! | `suppressed_addresses` (`SUPPRESSION_TABLE`) | PK `email` (S, `Email::match_key`) | attributes `reason` (S), `suppressed_at` (S); written once (`attribute_not_exists`) |
 //!
 //! `due` has a single constant partition key: "what is claimable by T" is one Query
 //! (`due_shard = "due" AND due_at <= T`). That puts every unsettled notification in one index
@@ -42,6 +43,7 @@ mod notifications;
 mod ops;
 mod quotas;
 mod schema;
+mod suppression;
 mod tokens;
 
 use aws_sdk_dynamodb::Client;
@@ -49,7 +51,7 @@ use landing_core::config::{ConfigError, Env};
 
 pub use schema::{SchemaError, create_tables};
 
-/// Names of the six tables (they differ per stack / environment).
+/// Names of the seven tables (they differ per stack / environment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     pub leads: String,
@@ -58,6 +60,7 @@ pub struct Tables {
     pub idempotency: String,
     pub tokens: String,
     pub quotas: String,
+    pub suppression: String,
 }
 
 impl Tables {
@@ -67,9 +70,10 @@ impl Tables {
     pub const IDEMPOTENCY_VAR: &'static str = "IDEMPOTENCY_TABLE";
     pub const TOKENS_VAR: &'static str = "TOKENS_TABLE";
     pub const QUOTAS_VAR: &'static str = "QUOTAS_TABLE";
+    pub const SUPPRESSION_VAR: &'static str = "SUPPRESSION_TABLE";
 
     /// Reads `LEADS_TABLE`, `NOTIFICATIONS_TABLE`, `TRACKING_TABLE`, `IDEMPOTENCY_TABLE`,
-    /// `TOKENS_TABLE` and `QUOTAS_TABLE`; every one is required (there is no sensible default name for a table of
+    /// `TOKENS_TABLE`, `QUOTAS_TABLE` and `SUPPRESSION_TABLE`; every one is required (there is no sensible default name for a table of
     /// a given stack), and the error names the missing variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let get = |var: &str| {
@@ -84,6 +88,7 @@ impl Tables {
             idempotency: get(Self::IDEMPOTENCY_VAR)?,
             tokens: get(Self::TOKENS_VAR)?,
             quotas: get(Self::QUOTAS_VAR)?,
+            suppression: get(Self::SUPPRESSION_VAR)?,
         })
     }
 
@@ -97,6 +102,7 @@ impl Tables {
             idempotency: format!("{prefix}idempotency"),
             tokens: format!("{prefix}tokens"),
             quotas: format!("{prefix}quotas"),
+            suppression: format!("{prefix}suppressed_addresses"),
         }
     }
 }
@@ -136,6 +142,7 @@ mod tests {
             ("IDEMPOTENCY_TABLE", "i"),
             ("TOKENS_TABLE", "k"),
             ("QUOTAS_TABLE", "q"),
+            ("SUPPRESSION_TABLE", "s"),
         ];
         let tables = Tables::from_env(&Env::from_pairs(all)).unwrap();
         assert_eq!(
@@ -147,6 +154,7 @@ mod tests {
                 idempotency: "i".into(),
                 tokens: "k".into(),
                 quotas: "q".into(),
+                suppression: "s".into(),
             }
         );
         for missing in 0..all.len() {

@@ -115,7 +115,7 @@ async fn create(
     Err(SchemaError::NotActive(name.to_owned()))
 }
 
-/// Creates the six tables with their keys, indexes, the leads stream (`NEW_IMAGE`) and the
+/// Creates the seven tables with their keys, indexes, the leads stream (`NEW_IMAGE`) and the
 /// idempotency and quota TTLs, and waits until they are `ACTIVE`. Tables that already exist are left as
 /// they are.
 pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), SchemaError> {
@@ -176,6 +176,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<(), Schem
     create(client, &tables.idempotency, "key", &[], vec![], None).await?;
     create(client, &tables.tokens, "id", &[], vec![], None).await?;
     create(client, &tables.quotas, "key", &[], vec![], None).await?;
+    create(client, &tables.suppression, "email", &[], vec![], None).await?;
     for table in [&tables.idempotency, &tables.quotas] {
         client
             .update_time_to_live()

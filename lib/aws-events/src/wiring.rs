@@ -14,6 +14,7 @@ use landing_core::crm::CrmSync;
 use landing_core::guard::SmsGuardConfig;
 use landing_core::notify::{Dispatcher, SmsGuard, Transports};
 use landing_core::ports::SystemClock;
+use landing_core::unsubscribe::UnsubscribeLinks;
 
 /// The only keys the AmoCRM secret may hold.
 #[cfg(feature = "crm")]
@@ -69,7 +70,17 @@ pub fn dispatcher(
         notify.retry.clone(),
         SmsGuard::new(SmsGuardConfig::from_env(env)?, store_for_quotas),
     )
-    .with_windows(notify.windows.clone());
+    .with_windows(notify.windows.clone())
+    .with_suppression_list(store.clone());
+    let dispatcher = match UnsubscribeLinks::from_env(env)? {
+        Some(links) => dispatcher.with_unsubscribe_links(links),
+        None => {
+            tracing::warn!(
+                "UNSUBSCRIBE_URL and UNSUBSCRIBE_SECRET are not set: emails go without a one-click unsubscribe link"
+            );
+            dispatcher
+        }
+    };
     Ok(if notify.supersede {
         dispatcher.with_supersede(people)
     } else {

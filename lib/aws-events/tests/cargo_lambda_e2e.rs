@@ -155,6 +155,7 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
         ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
         ("TOKENS_TABLE", tables.tokens.as_str()),
         ("QUOTAS_TABLE", tables.quotas.as_str()),
+        ("SUPPRESSION_TABLE", tables.suppression.as_str()),
         ("LANDING_IP_HASH_KEY", "cargo-lambda-e2e-key"),
         ("SCHEDULE_GROUP", group.as_str()),
         ("NOTIFY_TARGET_ARN", notify_arn),

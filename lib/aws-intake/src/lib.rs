@@ -1,6 +1,6 @@
-//! The intake Lambdas (`proftest`, `submit`): API Gateway's requests (through `lambda_http`)
-//! into the shared `landing-http` handler, over the DynamoDB lead store and the EventBridge
-//! Scheduler. Configuration comes from the environment the SAM
+//! The HTTP Lambdas — intake (`proftest`, `submit`) and `unsubscribe`: API Gateway's requests
+//! (through `lambda_http`) into the shared `landing-http` handlers, over the DynamoDB stores and
+//! (intake) the EventBridge Scheduler. Configuration comes from the environment the SAM
 //! template sets; clients are built once per cold start.
 
 use std::net::IpAddr;
@@ -16,6 +16,7 @@ use landing_core::domain::{CrmStatus, Form};
 use landing_core::guard::{OriginPolicy, Screening};
 use landing_core::intake::{IDEMPOTENCY_TTL, IntakeConfig, IntakeService};
 use landing_core::ports::SystemClock;
+use landing_core::unsubscribe::{Unsubscribe, UnsubscribeKey};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The shared secret the CloudFront distribution adds to every request it forwards
@@ -140,6 +141,45 @@ pub fn client_ip(
 /// Compares without leaking, through timing, how much of a guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The unsubscribe use case over the stack's tables: it reads the lead a link names and writes
+/// the suppression list, nothing else.
+pub fn unsubscribe(aws: &SdkConfig, env: &Env) -> Result<Unsubscribe, ConfigError> {
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        Tables::from_env(env)?,
+    ));
+    let secret = env.get(UnsubscribeKey::VAR).ok_or_else(|| {
+        ConfigError::new(
+            UnsubscribeKey::VAR,
+            "is required (it signs the emails' unsubscribe links)",
+        )
+    })?;
+    let key = UnsubscribeKey::new(SecretString::from(secret.to_owned()))?;
+    Ok(Unsubscribe::new(
+        store.clone(),
+        store,
+        key,
+        Arc::new(SystemClock),
+    ))
+}
+
+/// The whole `main` of the unsubscribe function. The link's token is its own authentication,
+/// and no client address is used: it answers whoever reaches it, through CloudFront or not.
+pub async fn serve_unsubscribe() -> Result<(), Error> {
+    landing_telemetry::init();
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let svc = unsubscribe(&aws, &Env::from_process())?;
+    let svc = &svc;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(
+            landing_http::handle_unsubscribe(svc, &req)
+                .await
+                .map(Body::Text),
+        )
+    }))
+    .await
 }
 
 /// The whole `main` of an intake function.

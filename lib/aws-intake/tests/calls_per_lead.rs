@@ -37,6 +37,7 @@ async fn every_accepted_lead_costs_one_transaction_and_one_schedule() {
         ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
         ("TOKENS_TABLE", tables.tokens.as_str()),
         ("QUOTAS_TABLE", tables.quotas.as_str()),
+        ("SUPPRESSION_TABLE", tables.suppression.as_str()),
         ("LANDING_IP_HASH_KEY", "calls-per-lead-test-key"),
         ("SCHEDULE_GROUP", group.as_str()),
         (

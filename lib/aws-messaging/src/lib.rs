@@ -21,7 +21,9 @@ use std::error::Error as StdError;
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
+};
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 // The error helpers are the same smithy types re-exported by every SDK crate.
@@ -230,6 +232,22 @@ fn utf8(data: &str) -> Result<Content, SendError> {
         .map_err(|e| SendError::Permanent(format!("SES SendEmail: cannot build content: {e}")))
 }
 
+/// `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 8058), as SES adds them to the message.
+fn headers(msg: &EmailMessage) -> Result<Vec<MessageHeader>, SendError> {
+    msg.extra_headers()
+        .into_iter()
+        .map(|(name, value)| {
+            MessageHeader::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(|e| {
+                    SendError::Permanent(format!("SES SendEmail: cannot build header: {e}"))
+                })
+        })
+        .collect()
+}
+
 fn tag(name: &str, value: &str) -> Result<Option<MessageTag>, SendError> {
     let value = sanitize_tag_value(value);
     if value.is_empty() {
@@ -259,6 +277,7 @@ impl SesEmail {
             .chars()
             .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
             .collect();
+        let headers = headers(msg)?;
         let content = EmailContent::builder()
             .simple(
                 Message::builder()
@@ -269,6 +288,7 @@ impl SesEmail {
                             .html(utf8(&msg.html)?)
                             .build(),
                     )
+                    .set_headers((!headers.is_empty()).then_some(headers))
                     .build(),
             )
             .build();

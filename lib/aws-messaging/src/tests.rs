@@ -147,6 +147,7 @@ fn email() -> EmailMessage {
         subject: "Тема".into(),
         text: "text".into(),
         html: "<p>html</p>".into(),
+        list_unsubscribe: None,
     }
 }
 
@@ -270,7 +271,7 @@ fn form_urlencoded(body: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn ses_request_carries_parts_charset_tags_and_configuration_set() {
+async fn ses_request_carries_parts_charset_headers_tags_and_configuration_set() {
     let (url, captured) = canned_capturing(Some(http(
         "200 OK",
         "content-type: application/json\r\n",
@@ -283,6 +284,8 @@ async fn ses_request_carries_parts_charset_tags_and_configuration_set() {
     let mut msg = email();
     msg.meta.source_campaign = "курс/весна 2025".into();
     msg.subject = "Тема\r\nBcc: x@example.org".into();
+    msg.list_unsubscribe =
+        Some("https://school.example.kz/api/landing/unsubscribe?token=0123abcd".into());
     SesEmail::new(aws_sdk_sesv2::Client::new(&conf), &cfg)
         .send_email(&msg)
         .await
@@ -314,6 +317,13 @@ async fn ses_request_carries_parts_charset_tags_and_configuration_set() {
         serde_json::json!({"Data": "<p>html</p>", "Charset": "UTF-8"})
     );
     assert_eq!(
+        simple["Headers"],
+        serde_json::json!([
+            {"Name": "List-Unsubscribe", "Value": "<https://school.example.kz/api/landing/unsubscribe?token=0123abcd>"},
+            {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+        ])
+    );
+    assert_eq!(
         json["EmailTags"],
         serde_json::json!([
             {"Name": "leadId", "Value": msg.meta.lead_id.to_string()},
@@ -334,12 +344,13 @@ async fn ses_request_carries_parts_charset_tags_and_configuration_set() {
         .send_email(&email())
         .await
         .unwrap();
+    let request = captured.lock().unwrap().join("");
+    assert!(!request.contains("ConfigurationSetName"));
+    let body: serde_json::Value =
+        serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert!(
-        !captured
-            .lock()
-            .unwrap()
-            .join("")
-            .contains("ConfigurationSetName")
+        body["Content"]["Simple"].get("Headers").is_none(),
+        "no link, no headers: {body}"
     );
 }
 

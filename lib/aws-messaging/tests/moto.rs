@@ -152,6 +152,10 @@ async fn email_reaches_moto_with_subject_and_html() {
         subject: "Ваша заявка принята".into(),
         text: "Здравствуйте, Айгерим!".into(),
         html: "<p>Здравствуйте, <b>Айгерим</b>!</p>".into(),
+        // SES takes the RFC 8058 headers in Message.Headers.
+        list_unsubscribe: Some(
+            "https://school.example.kz/api/landing/unsubscribe?token=0123abcd".into(),
+        ),
     };
     let id = ses.send_email(&msg).await.unwrap();
     assert!(!id.is_empty());
@@ -181,6 +185,7 @@ async fn email_subject_never_carries_a_line_break() {
         subject: "Hello\r\nBcc: victim@example.org".into(),
         text: "t".into(),
         html: "<p>h</p>".into(),
+        list_unsubscribe: None,
     })
     .await
     .unwrap();
@@ -213,6 +218,7 @@ async fn email_with_configuration_set_is_sent() {
         subject: "s".into(),
         text: "t".into(),
         html: "<p>h</p>".into(),
+        list_unsubscribe: None,
     })
     .await
     .unwrap();
@@ -233,6 +239,7 @@ async fn unverified_sender_is_permanent() {
             subject: "s".into(),
             text: "t".into(),
             html: "<p>h</p>".into(),
+            list_unsubscribe: None,
         })
         .await
         .unwrap_err();
@@ -262,6 +269,7 @@ async fn config_from_env_builds_working_senders() {
             subject: "s".into(),
             text: "t".into(),
             html: "<p>h</p>".into(),
+            list_unsubscribe: None,
         })
         .await
         .unwrap();

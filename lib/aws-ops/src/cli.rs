@@ -10,7 +10,7 @@ use landing_operations::cli::OpsCommand;
 ///
 /// The tables are the outputs of the CloudFormation stack named by --stack (or LANDING_STACK);
 /// without one, LEADS_TABLE, NOTIFICATIONS_TABLE, TRACKING_TABLE, IDEMPOTENCY_TABLE,
-/// TOKENS_TABLE, QUOTAS_TABLE and SCHEDULE_GROUP name them.
+/// TOKENS_TABLE, QUOTAS_TABLE, SUPPRESSION_TABLE and SCHEDULE_GROUP name them.
 #[derive(Debug, Parser)]
 #[command(name = "landing-ops", version, propagate_version = true)]
 pub struct Cli {

@@ -28,13 +28,14 @@ pub enum StackError {
     Env(#[source] ConfigError),
 }
 
-const OUTPUTS: [(&str, &str); 6] = [
+const OUTPUTS: [(&str, &str); 7] = [
     ("LEADS_TABLE", "LeadsTableName"),
     ("NOTIFICATIONS_TABLE", "NotificationsTableName"),
     ("TRACKING_TABLE", "TrackingTableName"),
     ("IDEMPOTENCY_TABLE", "IdempotencyTableName"),
     ("TOKENS_TABLE", "TokensTableName"),
     ("QUOTAS_TABLE", "QuotasTableName"),
+    ("SUPPRESSION_TABLE", "SuppressionTableName"),
 ];
 
 impl Stack {

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod ports;
 pub mod submission;
 pub mod time;
+pub mod unsubscribe;
 
 /// An error and its causes on one line (`a: b: c`), for logs.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

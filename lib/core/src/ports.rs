@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::crm::model::{CreatedDeal, CrmContact, CrmDeal, CrmError, DealUpdate, NewDeal};
 use crate::domain::{
-    CorruptColumn, CrmStatus, Email, HoldReason, IdempotencyRecord, Lead, LeadId, Notification,
-    PersonKey, Phone, StoredResponse, SuppressReason, Tracking, TrackingTouch,
+    AddressSuppression, CorruptColumn, CrmStatus, Email, HoldReason, IdempotencyRecord, Lead,
+    LeadId, Notification, PersonKey, Phone, StoredResponse, SuppressReason, SuppressedAddress,
+    Tracking, TrackingTouch,
 };
 use crate::guard::Quota;
 
@@ -97,6 +98,25 @@ pub trait Inspect: Send + Sync {
 
     /// One person's leads by phone or email, newest first (`lead show --phone`).
     async fn leads_of(&self, key: &PersonKey) -> Result<Vec<Lead>, StoreError>;
+}
+
+/// The addresses no email goes to (`address_suppressed`), kept by their `Email::match_key`.
+#[async_trait]
+pub trait SuppressionList: Send + Sync {
+    /// Lists `email`; `false` when it was listed already (the first entry stays as it was).
+    async fn suppress_address(
+        &self,
+        email: &Email,
+        reason: AddressSuppression,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// The entry for `email`, if it is listed (read strongly: an unsubscribe just answered is
+    /// seen by the next send).
+    async fn address_suppression(
+        &self,
+        email: &Email,
+    ) -> Result<Option<SuppressedAddress>, StoreError>;
 }
 
 /// Claims on notification rows. A claim moves a row `pending → sending` (or re-takes a
@@ -281,6 +301,26 @@ pub struct EmailMessage {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The one-click unsubscribe URL: the transport sends it as `List-Unsubscribe: <…>` with
+    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058). Built by
+    /// `UnsubscribeLinks`, so it holds no CR/LF, space, `<`, `>` or comma.
+    pub list_unsubscribe: Option<String>,
+}
+
+impl EmailMessage {
+    /// The headers the message carries beyond From/To/Subject, as name and value.
+    pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
+        match &self.list_unsubscribe {
+            Some(url) if !url.chars().any(|c| c.is_control() || "<>, ".contains(c)) => vec![
+                ("List-Unsubscribe", format!("<{url}>")),
+                (
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ),
+            ],
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[async_trait]

@@ -3,6 +3,8 @@
 //! [`http::Request`] and serve this very function, so both runtimes answer byte for byte alike
 //! (docs/architecture.md §3). No runtime crate is linked here.
 
+mod unsubscribe;
+
 use std::net::IpAddr;
 
 use http::header::{ALLOW, CONTENT_TYPE, HOST, HeaderName, HeaderValue, ORIGIN, RETRY_AFTER};
@@ -15,8 +17,12 @@ use landing_core::submission::{BodyError, FieldErrors, decode_body};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+pub use unsubscribe::handle_unsubscribe;
+
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const CORRELATION_ID: &str = "x-correlation-id";
+/// Where the one-click unsubscribe links of the emails point, on both runtimes.
+pub const UNSUBSCRIBE_PATH: &str = "/api/landing/unsubscribe";
 /// The host the viewer addressed, as the CloudFront edge function of the template passes it on
 /// (CloudFront sends the API's own host as `Host`).
 pub const VIEWER_HOST: &str = "x-landing-viewer-host";

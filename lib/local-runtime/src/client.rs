@@ -76,7 +76,18 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// directory (`ip-hash.key`, readable by the owner only), so hashes stay comparable across
 /// restarts without anyone having to invent a secret for a first run.
 pub fn stored_ip_hash_key(data_dir: &Path) -> std::io::Result<SecretString> {
-    let path = data_dir.join("ip-hash.key");
+    stored_key(data_dir, "ip-hash.key")
+}
+
+/// The key that signs the emails' unsubscribe links when `UNSUBSCRIBE_SECRET` is not set:
+/// generated once, kept in the data dir, so links sent before a restart still work after it.
+pub fn stored_unsubscribe_key(data_dir: &Path) -> std::io::Result<SecretString> {
+    stored_key(data_dir, "unsubscribe.key")
+}
+
+/// A random key kept in `file` of the data dir (created once, readable by its owner only).
+fn stored_key(data_dir: &Path, file: &str) -> std::io::Result<SecretString> {
+    let path = data_dir.join(file);
     match std::fs::read_to_string(&path) {
         Ok(k) if !k.trim().is_empty() => return Ok(SecretString::from(k.trim().to_owned())),
         Ok(_) => {}

@@ -8,6 +8,7 @@ use landing_amocrm::{AMOCRM_VARS, AmoSettings};
 use landing_core::config::MessagingConfig;
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
 use landing_core::guard::{IpHasher, OriginPolicy, Screening, SmsGuardConfig};
+use landing_core::unsubscribe::{UNSUBSCRIBE_VARS, UnsubscribeKey, UnsubscribeLinks};
 use secrecy::SecretString;
 
 use crate::client::{TRUSTED_PROXIES_VAR, TrustedProxies};
@@ -38,6 +39,10 @@ pub struct LocalConfig {
     pub ip_hash_key: Option<SecretString>,
     pub trusted_proxies: TrustedProxies,
     pub sms_guard: SmsGuardConfig,
+    /// `UNSUBSCRIBE_SECRET`; `None`: the key generated once in the data dir.
+    pub unsubscribe_secret: Option<SecretString>,
+    /// `UNSUBSCRIBE_URL`; `None`: this server's own `/api/landing/unsubscribe`.
+    pub unsubscribe_url: Option<String>,
     /// `LANDING_ADMIN_TOKEN`: serves `GET /admin/report` to whoever presents it.
     pub admin_token: Option<SecretString>,
     /// `None`: no AmoCRM credentials, the sync is disabled.
@@ -85,6 +90,7 @@ impl LocalConfig {
             .chain(MessagingConfig::VARS)
             .chain(SmsGuardConfig::VARS)
             .chain(Screening::VARS)
+            .chain(UNSUBSCRIBE_VARS)
             .copied()
             .collect();
         env.reject_unknown(
@@ -98,6 +104,7 @@ impl LocalConfig {
                 "SMS_",
                 "SES_",
                 "HONEYPOT_",
+                "UNSUBSCRIBE_",
             ],
             &known,
         )?;
@@ -135,6 +142,23 @@ impl LocalConfig {
             },
             trusted_proxies: TrustedProxies::from_env(env)?,
             sms_guard: SmsGuardConfig::from_env(env)?,
+            unsubscribe_secret: match env.get(UnsubscribeKey::VAR) {
+                Some(k) => {
+                    let key = SecretString::from(k.to_owned());
+                    UnsubscribeKey::new(key.clone())?;
+                    Some(key)
+                }
+                None => None,
+            },
+            unsubscribe_url: match env.get(UnsubscribeLinks::URL_VAR) {
+                Some(url) => {
+                    // Checked with a throwaway key: only the URL's shape is in question here.
+                    let probe = UnsubscribeKey::new(SecretString::from("x".repeat(16)))?;
+                    UnsubscribeLinks::new(url, probe)?;
+                    Some(url.to_owned())
+                }
+                None => None,
+            },
             admin_token: match env.get(ADMIN_TOKEN_VAR) {
                 Some(t) if t.len() < 16 => {
                     return Err(ConfigError::new(

@@ -32,6 +32,7 @@ use landing_core::notify::{
 };
 use landing_core::ports::{Clock, EmailSender, SmsSender, SystemClock};
 use landing_core::submission::MAX_BODY_BYTES;
+use landing_core::unsubscribe::{Unsubscribe, UnsubscribeKey, UnsubscribeLinks};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use client::TrustedProxies;
@@ -68,10 +69,12 @@ pub enum RunError {
     Serve(#[source] std::io::Error),
 }
 
-/// What the endpoints need: the intake service, and whom to believe about the client address.
+/// What the endpoints need: the intake service, whom to believe about the client address, and
+/// the unsubscribe use case.
 struct Intake {
     service: IntakeService,
     proxies: TrustedProxies,
+    unsubscribe: Unsubscribe,
 }
 
 type AppState = Arc<Intake>;
@@ -118,6 +121,13 @@ pub async fn run(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = LocalScheduler::new();
+    let unsubscribe_key = UnsubscribeKey::new(match &config.unsubscribe_secret {
+        Some(k) => k.clone(),
+        None => client::stored_unsubscribe_key(data_dir).map_err(|source| RunError::DataDir {
+            path: shown.clone(),
+            source,
+        })?,
+    })?;
 
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let crm_wake = Arc::new(tokio::sync::Notify::new());
@@ -173,27 +183,16 @@ pub async fn run(
     let intake = Arc::new(Intake {
         service: intake,
         proxies: config.trusted_proxies.clone(),
+        unsubscribe: Unsubscribe::new(
+            store.clone(),
+            store.clone(),
+            unsubscribe_key.clone(),
+            clock.clone(),
+        ),
     });
 
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        store.clone(),
-        Transports { sms, email },
-        templates,
-        clock.clone(),
-        config.notify.retry.clone(),
-        SmsGuard::new(config.sms_guard.clone(), store.clone()),
-    )
-    .with_windows(config.notify.windows.clone());
-    let dispatcher = Arc::new(if config.notify.supersede {
-        dispatcher.with_supersede(store.clone())
-    } else {
-        dispatcher
-    });
-    let store_for_admin: Arc<dyn landing_core::ports::Inspect> = store.clone();
-    let worker = Worker::new(dispatcher, store, clock, wake, WorkerConfig::default());
-    let worker = tokio::spawn(worker.run(workers_stopped));
-
+    // Bound before the dispatcher exists: the links point at this very server unless
+    // UNSUBSCRIBE_URL names another.
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| RunError::Bind {
@@ -204,6 +203,32 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let unsubscribe_url = config
+        .unsubscribe_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}{}", landing_http::UNSUBSCRIBE_PATH));
+    let links = UnsubscribeLinks::new(&unsubscribe_url, unsubscribe_key)?;
+
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        store.clone(),
+        Transports { sms, email },
+        templates,
+        clock.clone(),
+        config.notify.retry.clone(),
+        SmsGuard::new(config.sms_guard.clone(), store.clone()),
+    )
+    .with_windows(config.notify.windows.clone())
+    .with_suppression_list(store.clone())
+    .with_unsubscribe_links(links);
+    let dispatcher = Arc::new(if config.notify.supersede {
+        dispatcher.with_supersede(store.clone())
+    } else {
+        dispatcher
+    });
+    let store_for_admin: Arc<dyn landing_core::ports::Inspect> = store.clone();
+    let worker = Worker::new(dispatcher, store, clock, wake, WorkerConfig::default());
+    let worker = tokio::spawn(worker.run(workers_stopped));
     tracing::info!(
         addr = %local,
         pages = %format!("http://{local}/integrator/proftest"),
@@ -271,6 +296,7 @@ fn router(intake: AppState, site: Arc<landing_web::Site>, origins: &OriginPolicy
     let router = Router::new()
         .route("/api/landing/proftest", any(proftest))
         .route("/api/landing/submit", any(submit))
+        .route(landing_http::UNSUBSCRIBE_PATH, any(unsubscribe))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(intake)
@@ -306,6 +332,14 @@ async fn proftest(State(intake): State<AppState>, req: axum::extract::Request) -
 
 async fn submit(State(intake): State<AppState>, req: axum::extract::Request) -> Response {
     endpoint(&intake, Form::ExpressCourse, req).await
+}
+
+/// The link of every email; no body to read (the one-click POST's body says only
+/// `List-Unsubscribe=One-Click`), and nothing a client going away could leave half done.
+async fn unsubscribe(State(intake): State<AppState>, req: axum::extract::Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let req = http::Request::from_parts(parts, ());
+    into_axum(landing_http::handle_unsubscribe(&intake.unsubscribe, &req).await)
 }
 
 async fn healthz() -> Response {

@@ -44,6 +44,8 @@ struct EmailLine<'a> {
     subject: &'a str,
     text: &'a str,
     html: &'a str,
+    /// The headers beyond From/To/Subject (`List-Unsubscribe`, `List-Unsubscribe-Post`).
+    headers: std::collections::BTreeMap<&'static str, String>,
     sent_at: String,
 }
 
@@ -118,6 +120,7 @@ impl EmailSender for Outbox {
             subject: &msg.subject,
             text: &msg.text,
             html: &msg.html,
+            headers: msg.extra_headers().into_iter().collect(),
             sent_at: now(),
         })?;
         let id = self.append(&msg.meta, bytes).await?;
@@ -157,6 +160,9 @@ mod tests {
             subject: "S".into(),
             text: "T".into(),
             html: "<p>H</p>".into(),
+            list_unsubscribe: Some(
+                "https://school.example.kz/api/landing/unsubscribe?token=ab12".into(),
+            ),
         };
         let id = outbox.send_sms(&sms).await.unwrap();
         assert_eq!(id, format!("outbox-{}", sms.meta.notification_id));
@@ -181,5 +187,12 @@ mod tests {
             assert!(lines[1].get(key).is_some(), "{key}");
         }
         assert!(lines[1].get("body").is_none());
+        assert_eq!(
+            lines[1]["headers"],
+            serde_json::json!({
+                "List-Unsubscribe": "<https://school.example.kz/api/landing/unsubscribe?token=ab12>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            })
+        );
     }
 }

@@ -510,7 +510,7 @@ async fn different_people_are_never_superseded_by_each_other() {
     assert_eq!(s.dispatcher.dispatch_due(10).await.unwrap().sent, 4);
 }
 
-/// Counters that cannot be read (storage down).
+/// Counters or a list that cannot be read (storage down).
 struct Unreadable;
 
 fn outage() -> landing_core::ports::StoreError {
@@ -524,6 +524,26 @@ impl landing_core::ports::QuotaStore for Unreadable {
         _: &[landing_core::guard::Quota],
         _: Timestamp,
     ) -> Result<Vec<usize>, landing_core::ports::StoreError> {
+        Err(outage())
+    }
+}
+
+#[async_trait]
+impl landing_core::ports::SuppressionList for Unreadable {
+    async fn suppress_address(
+        &self,
+        _: &landing_core::domain::Email,
+        _: landing_core::domain::AddressSuppression,
+        _: Timestamp,
+    ) -> Result<bool, landing_core::ports::StoreError> {
+        Err(outage())
+    }
+
+    async fn address_suppression(
+        &self,
+        _: &landing_core::domain::Email,
+    ) -> Result<Option<landing_core::domain::SuppressedAddress>, landing_core::ports::StoreError>
+    {
         Err(outage())
     }
 }
@@ -567,4 +587,54 @@ async fn an_sms_whose_counters_cannot_be_read_is_not_sent_and_not_dropped() {
         NotificationStatus::Sending,
         "still claimed: the lease hands it out again"
     );
+}
+
+#[tokio::test]
+async fn an_email_to_a_listed_address_ends_suppressed_and_the_sms_still_goes() {
+    use landing_core::ports::{Clock, SuppressionList};
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let mut s = setup(sms.clone(), email.clone());
+    s.dispatcher = s.dispatcher.with_suppression_list(s.store.clone());
+    let listed = landing_core::domain::Email::parse("Gone@Mail.kz").unwrap();
+    s.store
+        .suppress_address(
+            &listed,
+            landing_core::domain::AddressSuppression::Unsubscribed,
+            s.clock.now(),
+        )
+        .await
+        .unwrap();
+    let lead = submit(&s, "+77011112298", Some("gone@mail.kz")).await;
+    let other = submit(&s, "+77011112297", Some("stays@mail.kz")).await;
+    s.clock.advance(DELAY);
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.sent, report.suppressed), (3, 1), "{report:?}");
+    assert_eq!(sms.sent().len(), 2);
+    assert_eq!(
+        email.sent(),
+        vec!["email stays@mail.kz Айгерим, результаты профтеста".to_owned()]
+    );
+    assert_eq!(
+        statuses(&s, lead).await,
+        vec![
+            (
+                "email".to_owned(),
+                "suppressed address_suppressed".to_owned()
+            ),
+            ("sms".to_owned(), "sent".to_owned()),
+        ]
+    );
+    assert_eq!(statuses(&s, other).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_email_whose_list_cannot_be_read_waits_for_the_lease() {
+    let (sms, email) = (Arc::new(Scripted::default()), Arc::new(Scripted::default()));
+    let mut s = setup(sms.clone(), email.clone());
+    s.dispatcher = s.dispatcher.with_suppression_list(Arc::new(Unreadable));
+    submit(&s, "+77011112296", Some("w@mail.kz")).await;
+    s.clock.advance(DELAY);
+    let report = s.dispatcher.dispatch_due(10).await.unwrap();
+    assert_eq!((report.sent, report.unsettled), (1, 1), "{report:?}");
+    assert!(email.sent().is_empty());
 }

@@ -5,6 +5,7 @@ mod crm;
 mod db;
 mod schema;
 mod store;
+mod suppression;
 mod tokens;
 
 pub use db::{Db, OpenError};

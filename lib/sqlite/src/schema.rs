@@ -172,6 +172,12 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX landing_leads_created ON landing_leads (created_at);
     CREATE INDEX landing_leads_phone ON landing_leads (phone, created_at);
     CREATE INDEX landing_leads_email ON landing_leads (lower(email), created_at);",
+    // 6: addresses no email goes to any more (unsubscribed, bounced, complained).
+    "CREATE TABLE suppressed_addresses (
+        email         TEXT PRIMARY KEY,
+        reason        TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'bounced', 'complained')),
+        suppressed_at TEXT NOT NULL
+    );",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -248,6 +254,7 @@ mod tests {
                 "landing_leads",
                 "scheduled_notifications",
                 "sms_quota",
+                "suppressed_addresses",
                 "unified_lead_tracking"
             ]
         );

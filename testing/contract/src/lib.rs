@@ -1,5 +1,5 @@
 //! Contract test suites for the storage ports (`LeadStore`, `NotificationStore`,
-//! `CrmStateStore`, `TokenStore`, `QuotaStore`, `LeadOps`).
+//! `CrmStateStore`, `TokenStore`, `QuotaStore`, `LeadOps`, `SuppressionList`).
 //!
 //! Every adapter of a port runs the very same cases: an adapter's test file provides an async
 //! factory that returns a fresh, empty [`Harness`] and invokes [`storage_contract_tests!`]:
@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use landing_core::ports::{
-    CrmStateStore, Inspect, LeadOps, LeadStore, NotificationStore, QuotaStore, TokenStore,
+    CrmStateStore, Inspect, LeadOps, LeadStore, NotificationStore, QuotaStore, SuppressionList,
+    TokenStore,
 };
 
 pub mod crm_state_store;
@@ -37,6 +38,7 @@ pub mod lead_ops;
 pub mod lead_store;
 pub mod notification_store;
 pub mod quota_store;
+pub mod suppression_list;
 pub mod token_store;
 
 /// What a case gets to work with: the adapter's implementation of each port. Every handle must
@@ -51,16 +53,31 @@ pub trait Harness: Send + Sync {
     fn inspect(&self) -> Arc<dyn Inspect>;
     fn quotas(&self) -> Arc<dyn QuotaStore>;
     fn ops(&self) -> Arc<dyn LeadOps>;
+    fn suppression(&self) -> Arc<dyn SuppressionList>;
 }
 
 /// Every storage port at once, as each adapter provides them.
 pub trait Store:
-    LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect + QuotaStore + LeadOps
+    LeadStore
+    + NotificationStore
+    + CrmStateStore
+    + TokenStore
+    + Inspect
+    + QuotaStore
+    + LeadOps
+    + SuppressionList
 {
 }
 
 impl<S> Store for S where
-    S: LeadStore + NotificationStore + CrmStateStore + TokenStore + Inspect + QuotaStore + LeadOps
+    S: LeadStore
+        + NotificationStore
+        + CrmStateStore
+        + TokenStore
+        + Inspect
+        + QuotaStore
+        + LeadOps
+        + SuppressionList
 {
 }
 
@@ -113,6 +130,10 @@ impl Harness for Stores {
     }
 
     fn ops(&self) -> Arc<dyn LeadOps> {
+        self.store.clone()
+    }
+
+    fn suppression(&self) -> Arc<dyn SuppressionList> {
         self.store.clone()
     }
 }
@@ -201,6 +222,12 @@ macro_rules! storage_contract_tests {
                 a_synced_lead_leaves_pending_and_its_ids_reach_the_persons_tracking_rows,
                 failures_are_counted_and_clipped_and_a_permanent_one_fails_the_lead,
                 requeue_hands_failed_leads_and_one_disabled_lead_back_to_the_sync,
+            ],
+            suppression_list: [
+                a_listed_address_reads_back_with_its_reason_and_time,
+                the_first_reason_stays_and_a_second_listing_says_so,
+                addresses_match_whatever_their_case,
+                concurrent_listings_of_one_address_have_one_first,
             ],
             token_store: [
                 the_first_pair_is_stored_only_when_none_is_expected,

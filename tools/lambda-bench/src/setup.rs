@@ -123,6 +123,7 @@ impl Stack {
             ("IDEMPOTENCY_TABLE", tables.idempotency),
             ("TOKENS_TABLE", tables.tokens),
             ("QUOTAS_TABLE", tables.quotas),
+            ("SUPPRESSION_TABLE", tables.suppression),
         ] {
             env.push((k.into(), v));
         }

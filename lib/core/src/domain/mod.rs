@@ -43,6 +43,7 @@ mod idempotency;
 mod lead;
 mod notification;
 mod stored;
+mod suppression;
 mod tracking;
 
 use std::fmt;
@@ -57,6 +58,7 @@ pub use notification::{
     Channel, HoldReason, Notification, NotificationStatus, Recipient, SuppressReason,
 };
 pub use stored::{CorruptColumn, StoredLead, StoredNotification, StoredTracking};
+pub use suppression::{AddressSuppression, SuppressedAddress};
 pub use tracking::{PersonKey, Placement, Tracking, TrackingTouch};
 
 /// Which landing page a lead came from.

@@ -72,6 +72,8 @@ string_enum! {
         /// The same person's newer (or ExpressCourse) form has its own follow-up on this
         /// channel: one per person at a time.
         Superseded = "superseded",
+        /// The address is on the suppression list (unsubscribed, bounced or complained).
+        AddressSuppressed = "address_suppressed",
     }
 }
 

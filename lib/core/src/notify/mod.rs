@@ -12,14 +12,15 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use crate::domain::{
-    HoldReason, Lead, LeadId, Notification, NotificationStatus, Recipient, SuppressReason,
+    Email, HoldReason, Lead, LeadId, Notification, NotificationStatus, Recipient, SuppressReason,
 };
 use crate::guard::{self, Decision, Limit, Plan, Quota, SmsGuardConfig};
 use crate::ports::{
     Clock, EmailMessage, EmailSender, Inspect, LeadStore, MessageMeta, NotificationStore,
-    QuotaStore, SendError, SmsMessage, SmsSender, StoreError,
+    QuotaStore, SendError, SmsMessage, SmsSender, StoreError, SuppressionList,
 };
 use crate::time::Backoff;
+use crate::unsubscribe::UnsubscribeLinks;
 
 pub use render::{RenderedEmail, RenderedSms, TemplateError, Templates, header_safe};
 pub use segments::sms_segments;
@@ -139,6 +140,8 @@ pub struct Dispatcher {
     guard: SmsGuard,
     windows: SendWindows,
     people: Option<Arc<dyn Inspect>>,
+    suppression: Option<Arc<dyn SuppressionList>>,
+    unsubscribe: Option<UnsubscribeLinks>,
     concurrency: usize,
 }
 
@@ -163,6 +166,8 @@ impl Dispatcher {
             guard,
             windows: SendWindows::always(),
             people: None,
+            suppression: None,
+            unsubscribe: None,
             concurrency: 16,
         }
     }
@@ -178,6 +183,19 @@ impl Dispatcher {
     /// (`superseded`). Without it, every lead gets its own.
     pub fn with_supersede(mut self, people: Arc<dyn Inspect>) -> Self {
         self.people = Some(people);
+        self
+    }
+
+    /// Emails to an address on `list` end `suppressed` (`address_suppressed`).
+    pub fn with_suppression_list(mut self, list: Arc<dyn SuppressionList>) -> Self {
+        self.suppression = Some(list);
+        self
+    }
+
+    /// Every email carries its lead's one-click unsubscribe link: the `List-Unsubscribe`
+    /// headers (RFC 8058) and a line at the foot of both parts.
+    pub fn with_unsubscribe_links(mut self, links: UnsubscribeLinks) -> Self {
+        self.unsubscribe = Some(links);
         self
     }
 
@@ -366,13 +384,21 @@ impl Dispatcher {
     }
 
     /// Applies the guard; `None` means go ahead and send. Only an SMS costs money, so only an
-    /// SMS is ever limited; an email is withheld only for a quarantined lead.
+    /// SMS is ever limited; an email is withheld for a quarantined lead and for an address on
+    /// the suppression list.
     async fn screen(&self, n: &Notification, lead: &Lead, span: &tracing::Span) -> Option<Outcome> {
         let decision = match &n.recipient {
             Recipient::Email(_) if lead.quarantine.is_some() => {
                 Decision::Suppress(SuppressReason::Quarantined)
             }
-            Recipient::Email(_) => return None,
+            Recipient::Email(to) => match self.listed(to).await {
+                Ok(false) => return None,
+                Ok(true) => Decision::Suppress(SuppressReason::AddressSuppressed),
+                Err(e) => {
+                    tracing::warn!(parent: span, error = %crate::error_chain(&e), "cannot read the suppression list; will retry after the lease");
+                    return Some(Outcome::Unsettled);
+                }
+            },
             Recipient::Sms(phone) => match guard::plan(&self.guard.config, lead, phone) {
                 Plan::Suppress(reason) => Decision::Suppress(reason),
                 // A row with a recorded send error reached the provider on an earlier attempt,
@@ -390,6 +416,14 @@ impl Dispatcher {
             Decision::Suppress(reason) => self.suppress(n, reason, span).await,
             Decision::Hold { until } => self.hold(n, until, HoldReason::Budget, span).await,
         })
+    }
+
+    /// Whether `to` is on the suppression list (never, without one).
+    async fn listed(&self, to: &Email) -> Result<bool, StoreError> {
+        match &self.suppression {
+            Some(list) => Ok(list.address_suppression(to).await?.is_some()),
+            None => Ok(false),
+        }
     }
 
     /// Takes the quotas; `None` when the counters cannot be read (the row stays claimed and the
@@ -495,7 +529,11 @@ impl Dispatcher {
                     .await
             }
             Recipient::Email(to) => {
-                let r = self.templates.email(lead).map_err(template)?;
+                let unsubscribe = self.unsubscribe.as_ref().map(|l| l.url(lead.id));
+                let r = self
+                    .templates
+                    .email_with_footer(lead, unsubscribe.as_deref())
+                    .map_err(template)?;
                 self.email
                     .send_email(&EmailMessage {
                         meta,
@@ -503,6 +541,7 @@ impl Dispatcher {
                         subject: r.subject,
                         text: r.text,
                         html: r.html,
+                        list_unsubscribe: unsubscribe,
                     })
                     .await
             }

@@ -265,7 +265,29 @@ impl Templates {
             html: self.render_part(lead.form, "html", name, lead.payment_method, campaign)?,
         })
     }
+
+    /// [`Templates::email`], with the unsubscribe link at the foot of both parts when there is
+    /// one. The code adds it rather than the templates, so an edited template cannot lose it.
+    pub fn email_with_footer(
+        &self,
+        lead: &Lead,
+        unsubscribe: Option<&str>,
+    ) -> Result<RenderedEmail, minijinja::Error> {
+        let mut email = self.email(lead)?;
+        if let Some(url) = unsubscribe {
+            email.text.push_str(&format!("\n\n--\n{FOOTER_TEXT} {url}"));
+            let href = url.replace('&', "&amp;");
+            email.html.push_str(&format!(
+                "\n<p style=\"font-size:12px;color:#555\">{FOOTER_HTML_BEFORE} <a href=\"{href}\">{FOOTER_HTML_LINK}</a>.</p>"
+            ));
+        }
+        Ok(email)
+    }
 }
+
+const FOOTER_TEXT: &str = "Чтобы больше не получать писем школы, откройте ссылку:";
+const FOOTER_HTML_BEFORE: &str = "Чтобы больше не получать писем школы,";
+const FOOTER_HTML_LINK: &str = "отпишитесь";
 
 /// A header value: control characters (CR/LF above all) become spaces, runs of whitespace one
 /// space, at most 200 characters.
