@@ -277,6 +277,28 @@ def check_traps(sam: dict, envs: dict, translated: dict, root: Path, fail: Fail)
         allowed = set(values.get("SmsAllowedCountries", []))
         check(allowed <= set(codes), f"[{env}] SmsAllowedCountries {sorted(allowed)} has codes without a rule")
 
+    # Email events: every email goes with the stack's configuration set, whose destination
+    # publishes the four event types to the topic email-events is subscribed to, and SES may
+    # publish there. Without any one of these, bounces and complaints are silently never seen.
+    check(genv.get("SES_CONFIGURATION_SET") == {"Ref": "EmailConfigurationSet"},
+          "Globals: SES_CONFIGURATION_SET must be the stack's EmailConfigurationSet")
+    dest = props("EmailConfigurationSetEvents")
+    check(dest.get("ConfigurationSetName") == {"Ref": "EmailConfigurationSet"},
+          "EmailConfigurationSetEvents: on EmailConfigurationSet")
+    ev = dest.get("EventDestination", {})
+    check(ev.get("Enabled") is True and {"delivery", "bounce", "complaint", "reject"} <= set(ev.get("MatchingEventTypes", [])),
+          "EmailConfigurationSetEvents: enabled for delivery, bounce, complaint and reject")
+    check(ev.get("SnsDestination", {}).get("TopicARN") == {"Ref": "EmailEventsTopic"},
+          "EmailConfigurationSetEvents: to EmailEventsTopic")
+    subscribed = [e.get("Properties", {}).get("Topic") for e in props("EmailEventsFunction").get("Events", {}).values()
+                  if e.get("Type") == "SNS"]
+    check(subscribed == [{"Ref": "EmailEventsTopic"}], "EmailEventsFunction: subscribed to EmailEventsTopic")
+    policy = props("EmailEventsTopicPolicy")
+    check(policy.get("Topics") == [{"Ref": "EmailEventsTopic"}]
+          and any(st.get("Principal") == {"Service": "ses.amazonaws.com"} and st.get("Action") == "sns:Publish"
+                  for st in policy.get("PolicyDocument", {}).get("Statement", [])),
+          "EmailEventsTopicPolicy: ses.amazonaws.com may publish to EmailEventsTopic")
+
     # Alarms: every one tells the topic; each metric of our namespace is one the code emits (an
     # alarm on a metric nobody writes is silent forever); the no-lead alarm counts an hour
     # without any data point as breaching.

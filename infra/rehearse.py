@@ -1,5 +1,5 @@
 """The deploy rehearsal, offline: template.yaml deployed to the moto emulator, its resources
-checked against the template, the six functions run with exactly the environment the stack
+checked against the template, the seven functions run with exactly the environment the stack
 gives them, and `landing-ops smoke` through the whole path. Every test before this one creates
 its tables from Rust code; this is what proves that the template and the code agree.
 
@@ -190,6 +190,10 @@ def stand_ins(cfn: dict, created: dict, stack: str) -> dict:
                 value = props.get("SecretString", "")
             arn = sm.create_secret(Name=f"{stack}-{lid}", SecretString=value)["ARN"]
             out[lid] = {"ref": arn, "value": value}
+        elif r["Type"] == "AWS::SES::ConfigurationSet":
+            name = f"{stack}-{lid}"
+            client("sesv2").create_configuration_set(ConfigurationSetName=name)
+            out[lid] = {"ref": name, "value": name}
         elif r["Type"] == "AWS::Scheduler::ScheduleGroup":
             name = f"{stack}-{lid}"
             sch.create_schedule_group(Name=name)
@@ -391,7 +395,18 @@ WARM_UP_EVENTS = {
     "CrmSyncFunction": {"Records": []},
     "NotifyFunction": {"leadId": str(uuid.uuid4()), "correlationId": "rehearsal-warm-up"},
     "SweeperFunction": {},
+    "EmailEventsFunction": {"Records": []},
 }
+
+
+def sns_of_ses(doc: dict) -> dict:
+    """An SNS event carrying one SES event document, as the configuration set's topic delivers it."""
+    return {"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn:aws:sns:eu-central-1:123456789012:t:1",
+        "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:eu-central-1:123456789012:t",
+                "Subject": None, "Message": json.dumps(doc), "Timestamp": "2026-12-01T06:10:04.000Z",
+                "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertUrl": "https://example.invalid/c.pem",
+                "UnsubscribeUrl": "https://example.invalid/u", "MessageAttributes": {}}}]}
 
 
 class Platform(threading.Thread):
@@ -519,14 +534,35 @@ def main() -> int:
         check(platform.synced_batches >= 1, f"the platform fed crm-sync {platform.synced_batches} batches: "
               f"{len(platform.seen)} leads seen in {tables['LeadsTable']}")
 
+        # SES's delivery event for the ExpressCourse email, as the topic would hand it to
+        # email-events (moto's SES publishes no events): it lands on the row, and the report
+        # counts it.
+        course = re.search(r"expresscourse: 201, lead ([0-9a-f-]{36})", smoke.stdout)
+        rows_of = client("dynamodb").query(TableName=tables["NotificationsTable"], IndexName="by-lead",
+                                           KeyConditionExpression="lead_id = :l",
+                                           ExpressionAttributeValues={":l": {"S": course.group(1) if course else ""}})["Items"]
+        email_row = next((i for i in rows_of if i.get("channel", {}).get("S") == "email"), None)
+        check(email_row is not None, f"the ExpressCourse lead's email row: {rows_of}")
+        if email_row:
+            nid, to = email_row["id"]["S"], email_row["recipient"]["S"]
+            doc = {"eventType": "Delivery", "mail": {"timestamp": "2026-12-01T06:10:00.000Z", "destination": [to],
+                                                     "tags": {"notificationId": [nid]}},
+                   "delivery": {"timestamp": "2026-12-01T06:10:03.520Z", "recipients": [to], "smtpResponse": "250 OK"}}
+            answer = watches["EmailEventsFunction"].invoke(sns_of_ses(doc))
+            check(answer == {"recorded": 1, "onRows": 1, "listed": 0, "ignored": 0}, f"email-events answered {answer}")
+            item = client("dynamodb").get_item(TableName=tables["NotificationsTable"], Key={"id": {"S": nid}})["Item"]
+            check(item.get("delivered_at", {}).get("S", "").startswith("2026-12-01T06:10:03.52"), f"delivered_at: {item}")
+            say(f"email-events: SES's delivery event for the ExpressCourse email recorded on its row ({answer})")
+
         report = subprocess.run([str(bin_path("landing-ops")), "--stack", stack, "report", "--since", "1d", "--format", "json"],
                                 env=ops_env, capture_output=True, text=True)
         check(report.returncode == 0, f"landing-ops report: {report.stderr}")
         rows = {r["sourceCampaign"]: r for r in json.loads(report.stdout or "[]")}
         # One person, two forms: the ExpressCourse follow-up supersedes the ProfTest one.
-        for campaign, state in (("proftest_smoke", "suppressed"), ("expresscourse_smoke", "sent")):
+        for campaign, state, delivered in (("proftest_smoke", "suppressed", 0), ("expresscourse_smoke", "sent", 1)):
             r = rows.get(campaign, {})
             check(r.get("leads") == 1 and r.get("sms", {}).get(state) == 1 and r.get("email", {}).get(state) == 1
+                  and r.get("email", {}).get("delivered") == delivered
                   and r.get("crm", {}).get("synced") == 1, f"report {campaign}: {r}")
 
         # The emails' one-click unsubscribe, through the API route: the token as the notify

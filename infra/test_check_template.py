@@ -95,6 +95,15 @@ class CheckTemplateTest(unittest.TestCase):
         t = t.replace("            - Sid: SmsQuotas\n              Effect: Allow\n              Action: dynamodb:UpdateItem\n              Resource: !GetAtt QuotasTable.Arn\n", "", 1)
         self.assert_fails_with(self.run_checks(t), "dynamodb:UpdateItem on QuotasTable")
 
+    def test_an_event_destination_without_bounces_fails(self):
+        t = mutate(TEMPLATE, "MatchingEventTypes: [delivery, bounce, complaint, reject]",
+                   "MatchingEventTypes: [delivery, complaint, reject]")
+        self.assert_fails_with(self.run_checks(t), "enabled for delivery, bounce, complaint and reject")
+
+    def test_email_events_listening_to_another_topic_fails(self):
+        t = mutate(TEMPLATE, "            Topic: !Ref EmailEventsTopic\n", "            Topic: !Ref AlarmTopic\n")
+        self.assert_fails_with(self.run_checks(t), "EmailEventsFunction: subscribed to EmailEventsTopic")
+
     def test_the_api_viewer_function_overwrites_what_the_viewer_claims(self):
         from samcli.yamlhelper import yaml_parse
         code = yaml_parse(TEMPLATE)["Resources"]["ApiEdgeFunction"]["Properties"]["FunctionCode"]

@@ -1453,6 +1453,17 @@ mod ops {
         let foreign = json!({"name": "Tom", "phone": "+447911123456", "email": "t@mail.kz", "slug": "arystan"});
         assert_eq!(send("/api/landing/proftest", foreign).await, 201);
         settle(&app);
+        // What SES would report of two sent emails (the outbox reports nothing): one delivered,
+        // one bounced.
+        rusqlite::Connection::open(app.data.join("landing.db"))
+            .unwrap()
+            .execute_batch(
+                "UPDATE scheduled_notifications SET delivered_at = sent_at
+                  WHERE id = (SELECT MIN(id) FROM scheduled_notifications WHERE channel = 'email' AND status = 'sent');
+                 UPDATE scheduled_notifications SET feedback = 'bounced', feedback_detail = 'Permanent/General: 550'
+                  WHERE id = (SELECT MAX(id) FROM scheduled_notifications WHERE channel = 'email' AND status = 'sent');",
+            )
+            .unwrap();
 
         let report: Value = serde_json::from_str(&ok(&verb(
             &dir,
@@ -1502,6 +1513,16 @@ mod ops {
                 }
                 assert_eq!(row[channel]["pending"], 0, "{c}: everything settled");
             }
+            for (key, cond) in [
+                ("delivered", "delivered_at IS NOT NULL"),
+                ("bounced", "feedback IN ('bounced', 'soft_bounced')"),
+                ("complained", "feedback = 'complained'"),
+            ] {
+                let want = q(&format!(
+                    "SELECT COUNT(*) FROM scheduled_notifications WHERE channel = 'email' AND {cond} AND source_campaign = $C"
+                ));
+                assert_eq!(row["email"][key], want, "{c} email {key}");
+            }
             for status in ["pending", "synced", "failed", "disabled", "quarantined"] {
                 let want = q(&format!(
                     "SELECT COUNT(*) FROM landing_leads WHERE crm_status = '{status}' AND source_campaign = $C"
@@ -1510,6 +1531,9 @@ mod ops {
             }
         }
         let by = |c: &str| rows.iter().find(|r| r["sourceCampaign"] == c).unwrap();
+        let sum =
+            |key: &str| -> u64 { rows.iter().map(|r| r["email"][key].as_u64().unwrap()).sum() };
+        assert_eq!((sum("delivered"), sum("bounced")), (1, 1));
         // What the mix was built to show, stated outright.
         assert_eq!(by("proftest_kenesary")["leads"], 3);
         assert_eq!(by("proftest_arystan")["crm"]["quarantined"], 1);

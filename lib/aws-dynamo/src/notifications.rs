@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use jiff::Timestamp;
 use landing_core::domain::{HoldReason, LeadId, Notification, NotificationStatus, SuppressReason};
-use landing_core::ports::{NotificationStore, StoreError};
+use landing_core::ports::{EmailEventRecord, NotificationStore, StoreError};
 use landing_core::time;
 use uuid::Uuid;
 
@@ -326,6 +326,37 @@ impl NotificationStore for DynamoStore {
             ],
         )
         .await
+    }
+
+    async fn record_email_event(
+        &self,
+        id: Uuid,
+        event: &EmailEventRecord,
+    ) -> Result<bool, StoreError> {
+        let (update, values) = match event {
+            EmailEventRecord::Delivered { at } => {
+                ("SET delivered_at = :at", vec![(":at", ts(*at))])
+            }
+            EmailEventRecord::Feedback { kind, detail } => (
+                "SET feedback = :k, feedback_detail = :d",
+                vec![(":k", s(kind.as_str())), (":d", s(detail.as_str()))],
+            ),
+        };
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key("id", s(id.to_string()))
+            .update_expression(update)
+            .condition_expression("attribute_exists(id)");
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// The first item of the `due` index: `due_at` is `send_at` for pending rows and the lease

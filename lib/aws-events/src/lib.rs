@@ -6,17 +6,21 @@
 //! - `crm-sync`: a DynamoDB stream batch → sync the INSERTed leads, reporting the records to
 //!   retry in `batchItemFailures`;
 //! - `sweeper`: every five minutes → send whatever notification is overdue (a schedule that was
-//!   never created, a claim whose holder died) and re-drive CRM syncs stuck in `pending`.
+//!   never created, a claim whose holder died) and re-drive CRM syncs stuck in `pending`;
+//! - `email-events`: SES's delivery, bounce, complaint and reject events through SNS → recorded
+//!   on the notification rows, hard bounces and complaints onto the suppression list.
 
+pub mod ses;
 pub mod wiring;
 
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use landing_core::crm::{CrmSync, SyncOutcome};
 use landing_core::domain::LeadId;
-use landing_core::notify::{DispatchReport, Dispatcher, NotifyPayload};
+use landing_core::notify::{DispatchReport, Dispatcher, EmailEvents, NotifyPayload};
 use landing_core::ports::{Clock, StoreError};
 use serde::Serialize;
 
@@ -39,6 +43,45 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             error_message: landing_core::error_chain(&e),
         }
     }
+}
+
+/// What one `email-events` invocation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailEventsReport {
+    /// Events recorded (on a row, on the suppression list, or both).
+    pub recorded: usize,
+    /// Of them, found their notification row.
+    pub on_rows: usize,
+    /// Addresses newly put on the suppression list.
+    pub listed: usize,
+    /// Messages that are no event of the subscribed types (logged, not retried).
+    pub ignored: usize,
+}
+
+/// `email-events`: SNS delivers one message per invocation, at least once; recording is
+/// idempotent. A storage failure fails the invocation so that Lambda retries it; a message that
+/// is not an event is logged and dropped (retrying it cannot help).
+pub async fn email_events(
+    svc: &EmailEvents,
+    event: SnsEvent,
+) -> Result<EmailEventsReport, HandlerError> {
+    let mut report = EmailEventsReport::default();
+    for record in event.records {
+        match ses::parse(&record.sns.message) {
+            Ok(e) => {
+                let done = svc.record(&e).await?;
+                report.recorded += 1;
+                report.on_rows += usize::from(done.on_row);
+                report.listed += done.listed;
+            }
+            Err(why) => {
+                tracing::warn!(sns_message_id = %record.sns.message_id, reason = %why, "SNS message not recorded");
+                report.ignored += 1;
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// `notify`: sends one lead's notifications. A duplicate delivery claims nothing and sends

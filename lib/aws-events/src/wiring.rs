@@ -12,7 +12,7 @@ use landing_core::config::{ConfigError, Env, NotifySettings};
 #[cfg(feature = "crm")]
 use landing_core::crm::CrmSync;
 use landing_core::guard::SmsGuardConfig;
-use landing_core::notify::{Dispatcher, SmsGuard, Transports};
+use landing_core::notify::{Dispatcher, EmailEvents, SmsGuard, Transports};
 use landing_core::ports::SystemClock;
 use landing_core::unsubscribe::UnsubscribeLinks;
 
@@ -46,6 +46,11 @@ pub fn store(aws: &SdkConfig, env: &Env) -> Result<Arc<DynamoStore>, WiringError
         aws_sdk_dynamodb::Client::new(aws),
         Tables::from_env(env)?,
     )))
+}
+
+/// The recording of SES's events over the notification rows and the suppression list.
+pub fn email_events(store: Arc<DynamoStore>) -> EmailEvents {
+    EmailEvents::new(store.clone(), store)
 }
 
 /// The claim/send path over DynamoDB, SNS and SES.

@@ -1,4 +1,4 @@
-//! The five Lambdas end to end, as AWS would run them: `cargo lambda watch` serves the real
+//! Six of the Lambdas end to end (all but unsubscribe, which the deploy rehearsal drives), as AWS would run them: `cargo lambda watch` serves the real
 //! binaries, `cargo lambda invoke --data-file events/…` invokes them, and every AWS call goes
 //! to moto (DynamoDB, Scheduler, SNS, SES, Secrets Manager); AmoCRM is the fake server.
 //!
@@ -127,9 +127,24 @@ fn fixture_file(dir: &Path, path: &str, lead: Option<LeadId>) -> PathBuf {
     out
 }
 
+/// An `events/email-events/` fixture for one sent email: its notification id and address in
+/// place of the fixture's.
+fn ses_fixture(dir: &Path, name: &str, notification: uuid::Uuid, address: &str) -> PathBuf {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("events/email-events").join(name))
+        .unwrap()
+        .replace(
+            "0190f3c4-1a2b-7c3d-8e4f-00000000e001",
+            &notification.to_string(),
+        )
+        .replace("lead@fixture.example", address);
+    let out = dir.join(format!("ses-{name}"));
+    std::fs::write(&out, text).unwrap();
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs moto: run through infra/with-moto.sh (infra/check.sh does)"]
-async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
+async fn the_six_pipeline_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
     let aws = landing_moto::sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let tables = landing_moto::fresh_tables(&dynamo).await;
@@ -238,6 +253,65 @@ async fn the_five_lambdas_run_end_to_end_through_cargo_lambda_against_moto() {
         sms.iter().any(|m| m["phone_number"] == phone.as_str()),
         "{sms:?}"
     );
+
+    // email-events with SES's events for that email, as the configuration set's SNS topic
+    // delivers them: each lands on the email's row, a hard bounce lists the address.
+    let email_row = store
+        .notifications_for_lead(lead)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.channel() == landing_core::domain::Channel::Email)
+        .unwrap();
+    let address = stored.email.valid().unwrap().clone();
+    let ses = |name: &str| ses_fixture(&dir, name, email_row.id, address.as_str());
+    let delivered = watch.invoke("email-events", &ses("delivery.json"));
+    assert_eq!(
+        delivered,
+        json!({"recorded": 1, "onRows": 1, "listed": 0, "ignored": 0})
+    );
+    let soft = watch.invoke("email-events", &ses("bounce-transient.json"));
+    assert_eq!(soft["listed"], 0, "a full mailbox lists nothing: {soft}");
+    let row = store.notifications_for_lead(lead).await.unwrap();
+    let row = row.iter().find(|n| n.id == email_row.id).unwrap();
+    assert_eq!(
+        row.delivered_at.map(|t| t.to_string()).as_deref(),
+        Some("2026-12-01T06:10:03.52Z")
+    );
+    assert_eq!(
+        row.feedback,
+        Some(landing_core::domain::EmailFeedback::SoftBounced)
+    );
+    for _ in 0..2 {
+        // SNS delivers at least once: the second delivery lists nothing new.
+        let bounced = watch.invoke("email-events", &ses("bounce-permanent.json"));
+        assert_eq!(bounced["onRows"], 1, "{bounced}");
+    }
+    let listed = landing_core::ports::SuppressionList::address_suppression(&store, &address)
+        .await
+        .unwrap()
+        .expect("the bounced address is listed");
+    assert_eq!(
+        listed.reason,
+        landing_core::domain::AddressSuppression::Bounced
+    );
+    let row = store.notifications_for_lead(lead).await.unwrap();
+    let row = row.iter().find(|n| n.id == email_row.id).unwrap();
+    assert_eq!(
+        row.feedback,
+        Some(landing_core::domain::EmailFeedback::Bounced)
+    );
+    assert!(
+        row.feedback_detail
+            .as_deref()
+            .unwrap()
+            .starts_with("Permanent/General: smtp; 550 5.1.1"),
+        "{row:?}"
+    );
+    for name in ["complaint.json", "reject.json"] {
+        let answer = watch.invoke("email-events", &ses(name));
+        assert_eq!(answer["recorded"], 1, "{name}: {answer}");
+    }
 
     // crm-sync with a stream batch (INSERT + MODIFY of the lead): one deal in the fake.
     let batch = watch.invoke(

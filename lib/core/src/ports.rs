@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::crm::model::{CreatedDeal, CrmContact, CrmDeal, CrmError, DealUpdate, NewDeal};
 use crate::domain::{
-    AddressSuppression, CorruptColumn, CrmStatus, Email, HoldReason, IdempotencyRecord, Lead,
-    LeadId, Notification, PersonKey, Phone, StoredResponse, SuppressReason, SuppressedAddress,
-    Tracking, TrackingTouch,
+    AddressSuppression, CorruptColumn, CrmStatus, Email, EmailFeedback, HoldReason,
+    IdempotencyRecord, Lead, LeadId, Notification, PersonKey, Phone, StoredResponse,
+    SuppressReason, SuppressedAddress, Tracking, TrackingTouch,
 };
 use crate::guard::Quota;
 
@@ -191,12 +191,28 @@ pub trait NotificationStore: Send + Sync {
         reason: HoldReason,
     ) -> Result<bool, StoreError>;
 
+    /// Records what the provider reported of a sent email on its row: `delivered_at`, or the
+    /// feedback and its reason (the latest feedback wins; the same event twice writes the same).
+    /// Whatever the row's status: events arrive after `sent`. `false`: no such row.
+    async fn record_email_event(
+        &self,
+        id: Uuid,
+        event: &EmailEventRecord,
+    ) -> Result<bool, StoreError>;
+
     /// The earliest instant at which some row becomes claimable, if any.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Hands every `sending` row back to `pending`. Only for a single-process runtime at start,
     /// when no other holder can exist (landing-local holds an exclusive lock on its data dir).
     async fn release_all_claims(&self) -> Result<u64, StoreError>;
+}
+
+/// What a provider's event says of a sent email, as a notification row records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailEventRecord {
+    Delivered { at: Timestamp },
+    Feedback { kind: EmailFeedback, detail: String },
 }
 
 /// Durable counters of the SMS guard (SQLite table `sms_quota`; DynamoDB conditional counter

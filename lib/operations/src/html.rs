@@ -201,7 +201,7 @@ pub fn render(
         report.clone()
     };
     let t = &by_campaign.total;
-    let problems = t.sms.failed + t.email.failed + t.crm.failed;
+    let problems = t.sms.failed + t.email.channel.failed + t.crm.failed;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_template("report.html", TEMPLATE)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use landing_core::domain::{
-    Channel, CrmStatus, Form, HoldReason, Lead, Notification, NotificationStatus,
+    Channel, CrmStatus, EmailFeedback, Form, HoldReason, Lead, Notification, NotificationStatus,
 };
 use serde::Serialize;
 
@@ -46,6 +46,33 @@ impl ChannelCounts {
     }
 }
 
+/// The email rows, and what the provider reported of the sent ones (SES events; locally the
+/// outbox reports nothing, so these stay 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailCounts {
+    #[serde(flatten)]
+    pub channel: ChannelCounts,
+    /// Reported delivered to the recipient's mail server.
+    pub delivered: u64,
+    /// Bounced, permanently or not.
+    pub bounced: u64,
+    /// Marked as spam by the person.
+    pub complained: u64,
+}
+
+impl EmailCounts {
+    fn add(&mut self, n: &Notification) {
+        self.channel.add(n);
+        self.delivered += u64::from(n.delivered_at.is_some());
+        match n.feedback {
+            Some(EmailFeedback::Bounced | EmailFeedback::SoftBounced) => self.bounced += 1,
+            Some(EmailFeedback::Complained) => self.complained += 1,
+            Some(EmailFeedback::Rejected) | None => {}
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CrmCounts {
@@ -80,7 +107,7 @@ pub struct ReportRow {
     pub proftest: u64,
     pub expresscourse: u64,
     pub sms: ChannelCounts,
-    pub email: ChannelCounts,
+    pub email: EmailCounts,
     pub crm: CrmCounts,
     /// Median minutes from the lead to its SMS being sent (sent ones only).
     pub median_minutes_to_sms: Option<f64>,
@@ -112,7 +139,7 @@ struct Acc {
     proftest: u64,
     expresscourse: u64,
     sms: ChannelCounts,
-    email: ChannelCounts,
+    email: EmailCounts,
     crm: CrmCounts,
     to_sms: Vec<f64>,
     to_deal: Vec<f64>,
@@ -226,7 +253,7 @@ pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(&report.rows).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const COLUMNS: [&str; 22] = [
+const COLUMNS: [&str; 25] = [
     "source_campaign",
     "day",
     "leads",
@@ -242,6 +269,9 @@ const COLUMNS: [&str; 22] = [
     "email_suppressed",
     "email_pending",
     "email_held",
+    "email_delivered",
+    "email_bounced",
+    "email_complained",
     "crm_synced",
     "crm_failed",
     "crm_pending",
@@ -260,9 +290,11 @@ fn cells(r: &ReportRow) -> Vec<String> {
         r.proftest.to_string(),
         r.expresscourse.to_string(),
     ];
-    for c in [r.sms, r.email] {
+    for c in [r.sms, r.email.channel] {
         out.extend([c.sent, c.failed, c.suppressed, c.pending, c.held].map(|n| n.to_string()));
     }
+    let e = r.email;
+    out.extend([e.delivered, e.bounced, e.complained].map(|n| n.to_string()));
     let k = r.crm;
     out.extend([k.synced, k.failed, k.pending, k.disabled, k.quarantined].map(|n| n.to_string()));
     out.push(opt(r.median_minutes_to_sms));
@@ -285,7 +317,8 @@ pub fn csv(report: &Report) -> Result<String, crate::OpsError> {
 }
 
 /// The table form, for a terminal: one line per row, the counts as `sent/failed/suppressed/
-/// pending/held` and `synced/failed/pending/disabled/quarantined`.
+/// pending/held`, the emails' `delivered/bounced/complained` and
+/// `synced/failed/pending/disabled/quarantined`.
 pub fn table(report: &Report) -> String {
     let header = [
         "campaign",
@@ -294,6 +327,7 @@ pub fn table(report: &Report) -> String {
         "pt/ec",
         "sms s/f/x/p/h",
         "email s/f/x/p/h",
+        "email d/b/c",
         "crm s/f/p/d/q",
         "→sms min",
         "→deal min",
@@ -313,7 +347,11 @@ pub fn table(report: &Report) -> String {
             r.leads.to_string(),
             format!("{}/{}", r.proftest, r.expresscourse),
             ch(r.sms),
-            ch(r.email),
+            ch(r.email.channel),
+            format!(
+                "{}/{}/{}",
+                r.email.delivered, r.email.bounced, r.email.complained
+            ),
             format!(
                 "{}/{}/{}/{}/{}",
                 k.synced, k.failed, k.pending, k.disabled, k.quarantined
@@ -365,7 +403,7 @@ pub fn table(report: &Report) -> String {
             out.push('\n');
         }
     }
-    out.push_str("s/f/x/p/h = sent/failed/suppressed/pending/held; s/f/p/d/q = synced/failed/pending/disabled/quarantined\n");
+    out.push_str("s/f/x/p/h = sent/failed/suppressed/pending/held; d/b/c = delivered/bounced/complained; s/f/p/d/q = synced/failed/pending/disabled/quarantined\n");
     out
 }
 

@@ -46,6 +46,9 @@ pub struct NotificationJson<'a> {
     pub sent_at: Option<Timestamp>,
     pub suppressed_reason: Option<&'a str>,
     pub hold_reason: Option<&'a str>,
+    pub delivered_at: Option<Timestamp>,
+    pub feedback: Option<&'a str>,
+    pub feedback_detail: Option<&'a str>,
 }
 
 pub fn json<'a>(
@@ -75,6 +78,9 @@ pub fn json<'a>(
                 sent_at: n.sent_at,
                 suppressed_reason: n.suppressed_reason.map(|r| r.as_str()),
                 hold_reason: n.hold_reason.map(|r| r.as_str()),
+                delivered_at: n.delivered_at,
+                feedback: n.feedback.map(|f| f.as_str()),
+                feedback_detail: n.feedback_detail.as_deref(),
             })
             .collect(),
     }
@@ -159,6 +165,17 @@ pub fn text(lead: &Lead, rows: &[Notification], subdomain: Option<&str>) -> Stri
             }
         }
         out.push(line);
+        if let Some(d) = n.delivered_at {
+            out.push(format!("  {}  {} delivered", at(d), n.channel().as_str()));
+        }
+        if let Some(f) = n.feedback {
+            out.push(format!(
+                "                       {} {}: {}",
+                n.channel().as_str(),
+                f.as_str(),
+                n.feedback_detail.as_deref().unwrap_or("—")
+            ));
+        }
     }
     let crm = &lead.crm;
     let when = crm.synced_at.map(at).unwrap_or_else(|| " ".repeat(19));

@@ -178,6 +178,11 @@ const MIGRATIONS: &[&str] = &[
         reason        TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'bounced', 'complained')),
         suppressed_at TEXT NOT NULL
     );",
+    // 7: what the email provider reported of a sent email (delivery, bounce, complaint, reject).
+    "ALTER TABLE scheduled_notifications ADD COLUMN delivered_at TEXT;
+    ALTER TABLE scheduled_notifications ADD COLUMN feedback TEXT
+        CHECK (feedback IN ('bounced', 'soft_bounced', 'complained', 'rejected'));
+    ALTER TABLE scheduled_notifications ADD COLUMN feedback_detail TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

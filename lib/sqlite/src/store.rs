@@ -10,8 +10,8 @@ use landing_core::domain::{
 };
 use landing_core::guard::Quota;
 use landing_core::ports::{
-    Inspect, IntakeOutcome, IntakeWrite, LeadOps, LeadStore, NotificationStore, QuotaStore,
-    Released, Resend, StoreError,
+    EmailEventRecord, Inspect, IntakeOutcome, IntakeWrite, LeadOps, LeadStore, NotificationStore,
+    QuotaStore, Released, Resend, StoreError,
 };
 use landing_core::time;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -104,7 +104,7 @@ fn into_lead((mut row, warnings): (StoredLead, String)) -> Result<Lead, StoreErr
 const NOTIFICATION_COLUMNS: &str =
     "id, lead_id, channel, recipient, source_campaign, send_at, status, attempts,
     claimed_until, last_error, provider_message_id, sent_at, failed_at, suppressed_reason,
-    hold_reason";
+    hold_reason, delivered_at, feedback, feedback_detail";
 
 fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
     Ok(StoredNotification {
@@ -123,6 +123,9 @@ fn read_notification_row(r: &Row<'_>) -> rusqlite::Result<StoredNotification> {
         failed_at: r.get(12)?,
         suppressed_reason: r.get(13)?,
         hold_reason: r.get(14)?,
+        delivered_at: r.get(15)?,
+        feedback: r.get(16)?,
+        feedback_detail: r.get(17)?,
     })
 }
 
@@ -173,7 +176,7 @@ fn insert_lead(c: &Connection, lead: &Lead) -> Result<(), StoreError> {
 fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreError> {
     let n = StoredNotification::from(n);
     c.prepare_cached(&format!(
-        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        "INSERT INTO scheduled_notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     ))
     .and_then(|mut st| {
         st.execute(params![
@@ -192,6 +195,9 @@ fn insert_notification(c: &Connection, n: &Notification) -> Result<(), StoreErro
             n.failed_at,
             n.suppressed_reason,
             n.hold_reason,
+            n.delivered_at,
+            n.feedback,
+            n.feedback_detail,
         ])
     })
     .map_err(unavailable)?;
@@ -610,6 +616,31 @@ impl NotificationStore for SqliteStore {
                       WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
                     params![id.to_string(), attempt, reason.as_str()],
                 )
+            })
+            .await
+    }
+
+    async fn record_email_event(
+        &self,
+        id: Uuid,
+        event: &EmailEventRecord,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let event = event.clone();
+        self.db
+            .run(move |c| {
+                match &event {
+                    EmailEventRecord::Delivered { at } => c.execute(
+                        "UPDATE scheduled_notifications SET delivered_at = ?2 WHERE id = ?1",
+                        params![id, time::format(*at)],
+                    ),
+                    EmailEventRecord::Feedback { kind, detail } => c.execute(
+                        "UPDATE scheduled_notifications SET feedback = ?2, feedback_detail = ?3 WHERE id = ?1",
+                        params![id, kind.as_str(), detail],
+                    ),
+                }
+                .map(|n| n == 1)
+                .map_err(unavailable)
             })
             .await
     }

@@ -204,6 +204,7 @@ macro_rules! storage_contract_tests {
                 suppress_is_final_and_keeps_its_reason,
                 hold_makes_the_row_due_later_without_using_an_attempt,
                 suppress_and_hold_need_the_current_claim,
+                email_events_land_on_their_sent_row_and_a_repeat_writes_the_same,
             ],
             quota_store: [
                 units_are_taken_up_to_the_limit_then_refused,

@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use landing_core::domain::{
-    Form, HoldReason, LeadId, Notification, NotificationStatus, SuppressReason,
+    EmailFeedback, Form, HoldReason, LeadId, Notification, NotificationStatus, SuppressReason,
 };
+use landing_core::ports::EmailEventRecord;
 use uuid::Uuid;
 
 use crate::Harness;
@@ -860,4 +861,72 @@ pub async fn suppress_and_hold_need_the_current_claim<H: Harness + ?Sized>(h: &H
 
 fn plus_lease() -> std::time::Duration {
     LEASE + secs(1)
+}
+
+/// What the provider reports after a row was sent lands on that row, whatever its status, and
+/// nowhere else; the same event twice writes the same; an unknown row is reported as such.
+pub async fn email_events_land_on_their_sent_row_and_a_repeat_writes_the_same<
+    H: Harness + ?Sized,
+>(
+    h: &H,
+) {
+    let send_at = at(mins(10));
+    let pending = commit_row_due_at(h, send_at).await;
+    let other = commit_row_due_at(h, send_at).await;
+    let now = plus(send_at, secs(1));
+    assert_eq!(claim_due(h, now, 10).await.len(), 2);
+    assert!(mark_sent(h, &pending, 1, now).await);
+    let store = h.notifications();
+    let delivered_at = plus(now, secs(3));
+    for _ in 0..2 {
+        assert!(
+            store
+                .record_email_event(
+                    pending.id,
+                    &EmailEventRecord::Delivered { at: delivered_at }
+                )
+                .await
+                .expect("record_email_event failed")
+        );
+    }
+    let complaint = EmailEventRecord::Feedback {
+        kind: EmailFeedback::Complained,
+        detail: "abuse".into(),
+    };
+    for _ in 0..2 {
+        assert!(
+            store
+                .record_email_event(pending.id, &complaint)
+                .await
+                .expect("record_email_event failed")
+        );
+    }
+    let stored = row(h, pending.lead_id, pending.id).await;
+    assert_eq!(
+        stored.status,
+        NotificationStatus::Sent,
+        "an event settles nothing"
+    );
+    assert_eq!(stored.delivered_at, Some(delivered_at));
+    assert_eq!(stored.feedback, Some(EmailFeedback::Complained));
+    assert_eq!(stored.feedback_detail.as_deref(), Some("abuse"));
+    assert_eq!(stored.sent_at, Some(now));
+
+    let untouched = row(h, other.lead_id, other.id).await;
+    assert_eq!(
+        (
+            untouched.delivered_at,
+            untouched.feedback,
+            untouched.feedback_detail
+        ),
+        (None, None, None),
+        "another row"
+    );
+    assert!(
+        !store
+            .record_email_event(Uuid::now_v7(), &complaint)
+            .await
+            .expect("record_email_event failed"),
+        "unknown id"
+    );
 }

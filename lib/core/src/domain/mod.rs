@@ -55,7 +55,7 @@ pub use contact::{Contact, Email, EmailError, Phone, PhoneError};
 pub use idempotency::{IdempotencyRecord, StoredResponse};
 pub use lead::{CrmState, CrmStatus, Lead, LeadId, QuarantineReason, Utm};
 pub use notification::{
-    Channel, HoldReason, Notification, NotificationStatus, Recipient, SuppressReason,
+    Channel, EmailFeedback, HoldReason, Notification, NotificationStatus, Recipient, SuppressReason,
 };
 pub use stored::{CorruptColumn, StoredLead, StoredNotification, StoredTracking};
 pub use suppression::{AddressSuppression, SuppressedAddress};

@@ -87,6 +87,20 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What the provider reported of a sent email after it left (SES delivery events).
+    pub enum EmailFeedback {
+        /// A permanent bounce: the address does not exist (it goes on the suppression list).
+        Bounced = "bounced",
+        /// A transient or undetermined bounce: a full mailbox, a server down for a while.
+        SoftBounced = "soft_bounced",
+        /// The person marked it as spam (the address goes on the suppression list).
+        Complained = "complained",
+        /// SES refused to send it (a virus found in it).
+        Rejected = "rejected",
+    }
+}
+
 /// Who a notification goes to, parsed: a phone for an SMS, an address for an email. The channel
 /// follows from it, so an SMS row can never hold an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +155,12 @@ pub struct Notification {
     pub suppressed_reason: Option<SuppressReason>,
     /// Why a `pending` row waits past its due time.
     pub hold_reason: Option<HoldReason>,
+    /// When the provider reported the email delivered to the recipient's mail server.
+    pub delivered_at: Option<Timestamp>,
+    /// A bounce, complaint or reject the provider reported, with its reason in
+    /// `feedback_detail`.
+    pub feedback: Option<EmailFeedback>,
+    pub feedback_detail: Option<String>,
 }
 
 impl Notification {
@@ -177,6 +197,9 @@ impl Notification {
             failed_at: None,
             suppressed_reason: None,
             hold_reason: None,
+            delivered_at: None,
+            feedback: None,
+            feedback_detail: None,
         }
     }
 

@@ -209,6 +209,12 @@ pub struct StoredNotification {
     pub suppressed_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_detail: Option<String>,
 }
 
 /// A stored channel and recipient, parsed once: a row whose recipient does not parse for its
@@ -242,6 +248,9 @@ impl From<&Notification> for StoredNotification {
             failed_at: x.failed_at.map(crate::time::format),
             suppressed_reason: x.suppressed_reason.map(|r| r.as_str().to_owned()),
             hold_reason: x.hold_reason.map(|r| r.as_str().to_owned()),
+            delivered_at: x.delivered_at.map(crate::time::format),
+            feedback: x.feedback.map(|f| f.as_str().to_owned()),
+            feedback_detail: x.feedback_detail.clone(),
         }
     }
 }
@@ -294,6 +303,18 @@ impl StoredNotification {
                         .map_err(|e| corrupt("scheduled_notifications.hold_reason", e))
                 })
                 .transpose()?,
+            delivered_at: self
+                .delivered_at
+                .map(|t| ts(&t, "scheduled_notifications.delivered_at"))
+                .transpose()?,
+            feedback: self
+                .feedback
+                .map(|f| {
+                    f.parse()
+                        .map_err(|e| corrupt("scheduled_notifications.feedback", e))
+                })
+                .transpose()?,
+            feedback_detail: self.feedback_detail,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Sending the ten-minute follow-ups. One code path — claim, render, send, settle — serves the
 //! local worker, the AWS notify function (scheduler delivery) and the AWS sweeper.
 
+mod events;
 mod render;
 mod segments;
 mod window;
@@ -22,6 +23,7 @@ use crate::ports::{
 use crate::time::Backoff;
 use crate::unsubscribe::UnsubscribeLinks;
 
+pub use events::{EmailEvent, EmailEventKind, EmailEvents, Recorded};
 pub use render::{RenderedEmail, RenderedSms, TemplateError, Templates, header_safe};
 pub use segments::sms_segments;
 pub use window::{BadWindow, DailyWindow, SendWindows, Window};
