@@ -14,14 +14,13 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use jiff::Timestamp;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use crate::config::{ConfigError, Env};
 use crate::domain::{Lead, Phone, SuppressReason};
+use crate::keyed_hash::HmacKey;
 
 /// `COUNT/DURATION`, e.g. `3/24h`: at most `count` in each window of `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,30 +282,18 @@ pub fn budget_alarm(budget: Rate) -> Quota {
 
 /// The keyed hash stored for a client address (`LANDING_IP_HASH_KEY`): HMAC-SHA-256, so that the
 /// stored value neither reveals the address nor can be reversed by hashing all 2³² of them.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct IpHasher {
-    key: SecretString,
-}
-
-impl fmt::Debug for IpHasher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IpHasher").finish_non_exhaustive()
-    }
+    key: HmacKey,
 }
 
 impl IpHasher {
     pub const VAR: &'static str = "LANDING_IP_HASH_KEY";
-    /// Short keys are guessable; 16 characters is the least that is not.
-    pub const MIN_KEY_LEN: usize = 16;
 
     pub fn new(key: SecretString) -> Result<Self, ConfigError> {
-        if key.expose_secret().len() < Self::MIN_KEY_LEN {
-            return Err(ConfigError::new(
-                Self::VAR,
-                format!("must be at least {} characters", Self::MIN_KEY_LEN),
-            ));
-        }
-        Ok(IpHasher { key })
+        Ok(IpHasher {
+            key: HmacKey::new(Self::VAR, key)?,
+        })
     }
 
     /// 128 bits of the HMAC in hex: plenty to tell addresses apart, short in every key.
@@ -316,14 +303,7 @@ impl IpHasher {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
-        else {
-            // HMAC takes keys of any length; this branch cannot be reached.
-            return String::new();
-        };
-        mac.update(ip.to_string().as_bytes());
-        let digest = mac.finalize().into_bytes();
-        hex::encode(digest.get(..16).unwrap_or(&digest))
+        hex::encode(self.key.digest(&[ip.to_string().as_bytes()], 16))
     }
 }
 

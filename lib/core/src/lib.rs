@@ -7,6 +7,7 @@ pub mod crm;
 pub mod domain;
 pub mod guard;
 pub mod intake;
+pub mod keyed_hash;
 pub mod mask;
 pub mod notify;
 pub mod ports;

@@ -2,28 +2,20 @@
 //! link's `POST` puts the lead's address on the suppression list. The token names the lead, not
 //! the address, so no address ever sits in a URL (or in the access logs that record URLs).
 
-use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::config::{ConfigError, Env};
 use crate::domain::{AddressSuppression, LeadId};
+use crate::keyed_hash::HmacKey;
 use crate::ports::{Clock, LeadStore, StoreError, SuppressionList};
 
 /// The key the links are signed with (`UNSUBSCRIBE_SECRET`).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct UnsubscribeKey {
-    key: SecretString,
-}
-
-impl fmt::Debug for UnsubscribeKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnsubscribeKey").finish_non_exhaustive()
-    }
+    key: HmacKey,
 }
 
 /// 128 bits of HMAC: unguessable, and the token stays 64 hex characters.
@@ -36,30 +28,18 @@ pub struct BadToken;
 
 impl UnsubscribeKey {
     pub const VAR: &'static str = "UNSUBSCRIBE_SECRET";
-    /// Short keys are guessable; 16 characters is the least that is not.
-    pub const MIN_KEY_LEN: usize = 16;
 
     pub fn new(key: SecretString) -> Result<Self, ConfigError> {
-        if key.expose_secret().len() < Self::MIN_KEY_LEN {
-            return Err(ConfigError::new(
-                Self::VAR,
-                format!("must be at least {} characters", Self::MIN_KEY_LEN),
-            ));
-        }
-        Ok(UnsubscribeKey { key })
-    }
-
-    fn mac(&self, lead: LeadId) -> Option<[u8; MAC_BYTES]> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes()).ok()?;
-        mac.update(b"unsubscribe:");
-        mac.update(lead.0.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        digest.get(..MAC_BYTES)?.try_into().ok()
+        Ok(UnsubscribeKey {
+            key: HmacKey::new(Self::VAR, key)?,
+        })
     }
 
     /// The lead id and its MAC, in hex: nothing a URL or a header needs to escape.
     pub fn token(&self, lead: LeadId) -> String {
-        let mac = self.mac(lead).unwrap_or_default();
+        let mac = self
+            .key
+            .digest(&[b"unsubscribe:", lead.0.as_bytes()], MAC_BYTES);
         format!("{}{}", lead.0.simple(), hex::encode(mac))
     }
 
@@ -72,16 +52,11 @@ impl UnsubscribeKey {
         );
         let lead = Uuid::try_parse(id).map(LeadId).map_err(|_| BadToken)?;
         let given = hex::decode(mac).map_err(|_| BadToken)?;
-        if given.len() != MAC_BYTES {
-            return Err(BadToken);
-        }
-        let mut check = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
-            .map_err(|_| BadToken)?;
-        check.update(b"unsubscribe:");
-        check.update(lead.0.as_bytes());
-        // In constant time.
-        check.verify_truncated_left(&given).map_err(|_| BadToken)?;
-        Ok(lead)
+        let signed = given.len() == MAC_BYTES
+            && self
+                .key
+                .verify_truncated(&[b"unsubscribe:", lead.0.as_bytes()], &given);
+        signed.then_some(lead).ok_or(BadToken)
     }
 }
 

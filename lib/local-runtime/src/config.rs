@@ -8,6 +8,7 @@ use landing_amocrm::{AMOCRM_VARS, AmoSettings};
 use landing_core::config::MessagingConfig;
 use landing_core::config::{ConfigError, Env, NOTIFY_VARS, NotifySettings};
 use landing_core::guard::{IpHasher, OriginPolicy, Screening, SmsGuardConfig};
+use landing_core::keyed_hash::HmacKey;
 use landing_core::unsubscribe::{UNSUBSCRIBE_VARS, UnsubscribeKey, UnsubscribeLinks};
 use secrecy::SecretString;
 
@@ -131,25 +132,10 @@ impl LocalConfig {
             notify: NotifySettings::from_env(env)?,
             origins: OriginPolicy::from_env(env)?,
             honeypot_field: Screening::honeypot_from_env(env)?,
-            ip_hash_key: match env.get(IpHasher::VAR) {
-                Some(k) => {
-                    let key = SecretString::from(k.to_owned());
-                    // Checked here, so a short key stops the process at start.
-                    IpHasher::new(key.clone())?;
-                    Some(key)
-                }
-                None => None,
-            },
+            ip_hash_key: checked_key(env, IpHasher::VAR)?,
             trusted_proxies: TrustedProxies::from_env(env)?,
             sms_guard: SmsGuardConfig::from_env(env)?,
-            unsubscribe_secret: match env.get(UnsubscribeKey::VAR) {
-                Some(k) => {
-                    let key = SecretString::from(k.to_owned());
-                    UnsubscribeKey::new(key.clone())?;
-                    Some(key)
-                }
-                None => None,
-            },
+            unsubscribe_secret: checked_key(env, UnsubscribeKey::VAR)?,
             unsubscribe_url: match env.get(UnsubscribeLinks::URL_VAR) {
                 Some(url) => {
                     // Checked with a throwaway key: only the URL's shape is in question here.
@@ -174,6 +160,17 @@ impl LocalConfig {
             web_content: env.get("LANDING_WEB_CONTENT").map(PathBuf::from),
         })
     }
+}
+
+/// A key setting, checked here so that a short key stops the process at start; `None` when
+/// unset (the runtime then uses the key it keeps in the data dir).
+fn checked_key(env: &Env, var: &str) -> Result<Option<SecretString>, ConfigError> {
+    env.get(var)
+        .map(|k| {
+            let key = SecretString::from(k.to_owned());
+            HmacKey::new(var, key.clone()).map(|_| key)
+        })
+        .transpose()
 }
 
 #[cfg(test)]
