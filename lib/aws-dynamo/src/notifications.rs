@@ -167,6 +167,27 @@ impl DynamoStore {
         id: Uuid,
         attempt: u32,
         update: &str,
+        mut values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        values.push((":sending", s(NotificationStatus::Sending.as_str())));
+        values.push((":attempt", n(attempt)));
+        self.update_row(
+            id,
+            update,
+            "#s = :sending AND attempts = :attempt",
+            &[("#s", "status")],
+            values,
+        )
+        .await
+    }
+
+    /// One conditional UpdateItem of a row; `false` when the condition does not hold.
+    async fn update_row(
+        &self,
+        id: Uuid,
+        update: &str,
+        condition: &str,
+        names: &[(&str, &str)],
         values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
     ) -> Result<bool, StoreError> {
         let mut req = self
@@ -175,10 +196,10 @@ impl DynamoStore {
             .table_name(&self.tables.notifications)
             .key("id", s(id.to_string()))
             .update_expression(update)
-            .condition_expression("#s = :sending AND attempts = :attempt")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":sending", s(NotificationStatus::Sending.as_str()))
-            .expression_attribute_values(":attempt", n(attempt));
+            .condition_expression(condition);
+        for (k, v) in names {
+            req = req.expression_attribute_names(*k, *v);
+        }
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
@@ -342,21 +363,8 @@ impl NotificationStore for DynamoStore {
                 vec![(":k", s(kind.as_str())), (":d", s(detail.as_str()))],
             ),
         };
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key("id", s(id.to_string()))
-            .update_expression(update)
-            .condition_expression("attribute_exists(id)");
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.update_row(id, update, "attribute_exists(id)", &[], values)
+            .await
     }
 
     /// The first item of the `due` index: `due_at` is `send_at` for pending rows and the lease
