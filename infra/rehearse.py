@@ -10,24 +10,26 @@ its tables from Rust code; this is what proves that the template and the code ag
 2. What moto's CloudFormation cannot create is said by name. Types that make its CreateStack
    fail (CloudFront, the SMS protect configuration) are taken out with what depends on them
    before the call; types it skips (secrets, the schedule group, alarms, the HTTP API, …) are
-   listed after. Secrets and the schedule group are then created through their own APIs exactly
-   as the template declares them, because the functions need them; the rest is checked
-   structurally by infra/check_template.py.
+   listed after. Secrets, the schedule group and the SES configuration set are then created
+   through their own APIs as the template declares them, because the functions need them; the
+   rest is checked structurally by infra/check_template.py.
 3. Every table (keys, indexes and their projections, stream, TTL), queue, role, function,
    event source mapping, topic and bucket the stack created is compared with the template.
 4. Each function's environment is the one moto's stack gave it, completed only where moto
    dropped a variable that names a resource it skipped (resolved to the stand-in) or left a
    dynamic reference unresolved; its variable names must be exactly the template's. Added for
    the emulators alone: AWS_ENDPOINT_URL, dummy credentials and AMOCRM_BASE_URL (the fake).
-5. `cargo lambda watch -p <package>` serves each function with its environment. A small HTTP
-   stand-in for API Gateway maps /api/landing/* to the intake functions; a "platform" thread
+5. `cargo lambda watch -p <package>` serves each function with its environment; each answers
+   one harmless invocation first (cargo lambda watch builds a function on its first request).
+   A small HTTP stand-in for API Gateway maps the API's routes to their functions; a "platform" thread
    does what moto does not: it fires each one-shot schedule when due (invoking notify with the
    schedule's own Input) and feeds crm-sync the INSERT records of the leads stream (moto's own
    mapping answers for Lambda with a canned result and empties the shard, so the thread reads
    new items from the table and builds the NEW_IMAGE records AWS would deliver).
 6. `landing-ops --stack … smoke` posts one lead per form and checks rows, schedule, SMS and
-   email sent, deal in the fake AmoCRM; then `landing-ops report`, the sweeper once, and the
-   functions' EMF metric lines.
+   email sent, deal in the fake AmoCRM; then email-events gets SES's delivery event for the
+   ExpressCourse email (moto's SES publishes none), `landing-ops report`, the emails'
+   unsubscribe link through the API route, the sweeper once, and the functions' EMF lines.
 
 Exits 1 with every failure printed (FAIL: …).
 """
