@@ -77,6 +77,15 @@ impl UnsubscribeLinks {
     /// `base` must be an absolute http(s) URL without a query; it goes into a header, so it may
     /// hold nothing a header or `<…>` could be broken by.
     pub fn new(base: &str, key: UnsubscribeKey) -> Result<Self, ConfigError> {
+        Self::check_base(base)?;
+        Ok(UnsubscribeLinks {
+            base: base.to_owned(),
+            key,
+        })
+    }
+
+    /// Whether `base` can be the links' base URL (what [`UnsubscribeLinks::new`] checks).
+    pub fn check_base(base: &str) -> Result<(), ConfigError> {
         let bad = |why: &str| ConfigError::new(Self::URL_VAR, why.to_owned());
         let rest = base
             .strip_prefix("https://")
@@ -93,10 +102,7 @@ impl UnsubscribeLinks {
                 "may not hold spaces, control characters, quotes, <, >, a comma, a query or a fragment",
             ));
         }
-        Ok(UnsubscribeLinks {
-            base: base.to_owned(),
-            key,
-        })
+        Ok(())
     }
 
     /// `UNSUBSCRIBE_URL` with `UNSUBSCRIBE_SECRET` (the notify function's settings): both, or

@@ -138,9 +138,7 @@ impl LocalConfig {
             unsubscribe_secret: checked_key(env, UnsubscribeKey::VAR)?,
             unsubscribe_url: match env.get(UnsubscribeLinks::URL_VAR) {
                 Some(url) => {
-                    // Checked with a throwaway key: only the URL's shape is in question here.
-                    let probe = UnsubscribeKey::new(SecretString::from("x".repeat(16)))?;
-                    UnsubscribeLinks::new(url, probe)?;
+                    UnsubscribeLinks::check_base(url)?;
                     Some(url.to_owned())
                 }
                 None => None,
@@ -208,6 +206,10 @@ mod tests {
             ("LANDING_IP_HASH_KEY", "short"),
             ("LANDING_TRUSTED_PROXIES", "everyone"),
             ("LANDING_ADMIN_TOKEN", "short"),
+            ("UNSUBSCRIBE_SECRET", "short"),
+            ("UNSUBSCRIBE_URL", "https://school.kz/unsub?x=1"),
+            ("UNSUBSCRIBE_URL", "school.kz/api/landing/unsubscribe"),
+            ("UNSUBSCRIBE_URLL", "https://school.kz"),
         ] {
             let err = LocalConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
